@@ -1,0 +1,181 @@
+package io.jvit.engine;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+/**
+ * Multi-head self-attention softmax(Q K^T / sqrt(d)) V, blocked like FlashAttention: a work item is
+ * (image, head, block of {@value #QB} queries); it streams the keys and values in blocks of
+ * {@value #KB} with an online softmax (running max and sum per query), so no N x N score matrix
+ * exists. Memory: the keys transposed per head (linear in tokens) plus a fixed scratch per worker.
+ * <p>
+ * Both products reuse {@link Matmul#kernel}: S = Q K^T with K^T laid out [d][tokens] as the
+ * "panel", and O += P V with the value rows as the panel. Scores are kept in base 2
+ * (scale * log2 e folded in) so the softmax uses exp2.
+ */
+public final class Attention implements AutoCloseable {
+    static final int QB = 32;
+    static final int KB = 64;
+    private static final int LANES = VectorMath.LANES;
+    private static final int NR = Matmul.NR;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
+    private final Arena arena = Arena.ofShared();
+    private final int heads, headDim, dPad;
+    private final MemorySegment zeroBias;
+    private final MemorySegment[] scores, outputs;   // per worker: [QB][KB], [QB][dPad]
+    private final float[][] runMax, runSum;
+    private MemorySegment keysT = MemorySegment.NULL;    // [images*heads][d][tPad]
+
+    public Attention(int workers, int heads, int headDim) {
+        this.heads = heads;
+        this.headDim = headDim;
+        this.dPad = Matmul.padCols(headDim);
+        this.zeroBias = arena.allocate(Math.max(KB, dPad) * 4L, 64);
+        scores = new MemorySegment[workers];
+        outputs = new MemorySegment[workers];
+        runMax = new float[workers][QB];
+        runSum = new float[workers][QB];
+        for (int w = 0; w < workers; w++) {
+            scores[w] = arena.allocate((long) QB * KB * 4, 64);
+            outputs[w] = arena.allocate((long) QB * dPad * 4 + (long) LANES * 4, 64);
+        }
+    }
+
+    /** Bytes of the transposed-key buffer for a batch: linear in tokens. */
+    public static long keyBufferBytes(int images, int tokens, int width) {
+        return (long) images * width * tPad(tokens) * 4;
+    }
+
+    private static int tPad(int tokens) { return (tokens + KB - 1) / KB * KB; }
+
+    /**
+     * @param qkv    rows b*T+t hold [q | k | v] (each D = heads*d wide, head h at h*d), stride ldq floats;
+     *               readable for padCols(d) floats past any head's start and for QB rows past the last token
+     * @param out    rows b*T+t receive the heads' outputs side by side (D wide), stride ldo floats
+     */
+    public void forward(WorkerPool pool, MemorySegment qkv, long ldq, int images, int tokens,
+                        MemorySegment out, long ldo) {
+        int width = heads * headDim;
+        int tp = tPad(tokens);
+        long need = keyBufferBytes(images, tokens, width);
+        if (keysT.byteSize() < need) keysT = arena.allocate(need, 64);
+        MemorySegment kt = keysT;
+        int pairs = images * heads;
+        run(pool, pairs, (w, bh) -> transposeKeys(qkv, ldq, kt, bh, tokens, tp, width));
+        int qBlocks = (tokens + QB - 1) / QB;
+        run(pool, pairs * qBlocks, (w, item) -> block(w, qkv, ldq, kt, out, ldo, item / qBlocks, item % qBlocks, tokens, tp, width));
+    }
+
+    private static void run(WorkerPool pool, int count, WorkerPool.ItemBody body) {
+        if (pool == null) {
+            for (int i = 0; i < count; i++) body.run(0, i);
+        } else {
+            pool.parallelFor(count, body);
+        }
+    }
+
+    private void transposeKeys(MemorySegment qkv, long ldq, MemorySegment kt, int bh, int tokens, int tp, int width) {
+        int b = bh / heads, h = bh % heads, d = headDim;
+        long base = (long) bh * d * tp * 4;
+        long col = width + (long) h * d;
+        for (int t = 0; t < tokens; t++) {
+            long src = ((long) (b * tokens + t) * ldq + col) * 4;
+            for (int j = 0; j < d; j++)
+                kt.set(JAVA_FLOAT_UNALIGNED, base + ((long) j * tp + t) * 4, qkv.get(JAVA_FLOAT_UNALIGNED, src + j * 4L));
+        }
+        for (int j = 0; j < d; j++)   // padded keys: zero scores, masked in the softmax
+            kt.asSlice(base + ((long) j * tp + tokens) * 4, (long) (tp - tokens) * 4).fill((byte) 0);
+    }
+
+    private void block(int w, MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment out, long ldo,
+                       int bh, int qb, int tokens, int tp, int width) {
+        int b = bh / heads, h = bh % heads, d = headDim;
+        int q0 = qb * QB;
+        int nq = Math.min(QB, tokens - q0);
+        int rows = Matmul.padRows(nq);
+        MemorySegment s = scores[w], o = outputs[w];
+        float[] m = runMax[w], l = runSum[w];
+        java.util.Arrays.fill(m, -1e30f);
+        java.util.Arrays.fill(l, 0f);
+        o.fill((byte) 0);
+        float scale = (float) (VectorMath.LOG2E / Math.sqrt(d));
+        long qOff = ((long) (b * tokens + q0) * ldq + (long) h * d) * 4;
+        long vCol = 2L * width + (long) h * d;
+        long ktBase = (long) bh * d * tp * 4;
+        for (int k0 = 0; k0 < tokens; k0 += KB) {
+            int nk = Math.min(KB, tokens - k0);
+            int kCols = Matmul.padCols(nk);
+            // S = Q K^T for this key block
+            for (int r = 0; r < rows; r += Matmul.MR)
+                for (int c = 0; c < kCols; c += NR)
+                    Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, ktBase + (long) (k0 + c) * 4, (long) tp * 4, d,
+                            zeroBias, 0, s, ((long) r * KB + c) * 4, (long) KB * 4, Matmul.Epilogue.STORE);
+            // online softmax: P = 2^(S*scale - m_new), O *= 2^(m_old - m_new)
+            VectorMask<Float> tail = VectorMath.F.indexInRange(nk - nk % LANES, nk);
+            int vk = nk - nk % LANES;
+            for (int r = 0; r < rows; r++) {
+                long so = (long) r * KB * 4;
+                FloatVector vmax = FloatVector.broadcast(VectorMath.F, -1e30f);
+                for (int j = 0; j < vk; j += LANES)
+                    vmax = VectorMath.max(vmax, FloatVector.fromMemorySegment(VectorMath.F, s, so + j * 4L, NATIVE));
+                float bm = vmax.reduceLanes(VectorOperators.MAX);
+                if (vk < nk)
+                    bm = Math.max(bm, FloatVector.fromMemorySegment(VectorMath.F, s, so + vk * 4L, NATIVE)
+                            .reduceLanes(VectorOperators.MAX, tail));
+                float mNew = Math.max(m[r], bm * scale);
+                FloatVector vs = FloatVector.broadcast(VectorMath.F, scale);
+                FloatVector vm = FloatVector.broadcast(VectorMath.F, mNew);
+                FloatVector sum = FloatVector.zero(VectorMath.F);
+                for (int j = 0; j < vk; j += LANES) {
+                    FloatVector p = VectorMath.exp2(FloatVector.fromMemorySegment(VectorMath.F, s, so + j * 4L, NATIVE).fma(vs, vm.neg()));
+                    sum = sum.add(p);
+                    p.intoMemorySegment(s, so + j * 4L, NATIVE);
+                }
+                float rowSum = sum.reduceLanes(VectorOperators.ADD);
+                if (vk < nk) {
+                    FloatVector p = VectorMath.exp2(FloatVector.fromMemorySegment(VectorMath.F, s, so + vk * 4L, NATIVE).fma(vs, vm.neg()));
+                    rowSum += p.reduceLanes(VectorOperators.ADD, tail);
+                    p.intoMemorySegment(s, so + vk * 4L, NATIVE, tail);
+                }
+                float alpha = VectorMath.exp2(m[r] - mNew);
+                m[r] = mNew;
+                l[r] = l[r] * alpha + rowSum;
+                if (alpha != 1f) {
+                    FloatVector va = FloatVector.broadcast(VectorMath.F, alpha);
+                    long oo = (long) r * dPad * 4;
+                    for (int j = 0; j < dPad; j += LANES)
+                        FloatVector.fromMemorySegment(VectorMath.F, o, oo + j * 4L, NATIVE).mul(va).intoMemorySegment(o, oo + j * 4L, NATIVE);
+                }
+            }
+            // O += P V (value rows of this key block as the panel; columns past d are discarded)
+            long vOff = ((long) (b * tokens + k0) * ldq + vCol) * 4;
+            for (int r = 0; r < rows; r += Matmul.MR)
+                for (int c = 0; c < dPad; c += NR)
+                    Matmul.kernel(s, (long) r * KB * 4, (long) KB * 4, qkv, vOff + c * 4L, ldq * 4, nk,
+                            zeroBias, 0, o, ((long) r * dPad + c) * 4, (long) dPad * 4, Matmul.Epilogue.RESIDUAL);
+        }
+        // normalise and write this head's slice of the output rows
+        for (int r = 0; r < nq; r++) {
+            float inv = 1f / l[r];
+            long oo = (long) r * dPad * 4;
+            long dst = ((long) (b * tokens + q0 + r) * ldo + (long) h * d) * 4;
+            int j = 0;
+            for (; j + LANES <= d; j += LANES)
+                FloatVector.fromMemorySegment(VectorMath.F, o, oo + j * 4L, NATIVE).mul(inv).intoMemorySegment(out, dst + j * 4L, NATIVE);
+            for (; j < d; j++) out.set(JAVA_FLOAT_UNALIGNED, dst + j * 4L, o.get(JAVA_FLOAT_UNALIGNED, oo + j * 4L) * inv);
+        }
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

@@ -1,0 +1,67 @@
+package io.jvit.engine;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+/** LayerNorm over the last dimension: y = (x - mean) / sqrt(var + eps) * gamma + beta, two passes per row. */
+public final class LayerNorm {
+    private static final int LANES = VectorMath.LANES;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final int ROWS_PER_TASK = 16;
+
+    private LayerNorm() {}
+
+    /** Normalises {@code rows} rows of width d; strides in floats. In-place (x == y) is allowed. */
+    public static void apply(WorkerPool pool, MemorySegment x, long ldx, MemorySegment y, long ldy, int rows, int d,
+                             MemorySegment gamma, MemorySegment beta, float eps) {
+        int tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+        if (pool == null || tasks == 1) {
+            rows(x, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
+            return;
+        }
+        pool.parallelFor(tasks, t -> rows(x, ldx, y, ldy, t * ROWS_PER_TASK, Math.min(rows, (t + 1) * ROWS_PER_TASK), d, gamma, beta, eps));
+    }
+
+    static void rows(MemorySegment x, long ldx, MemorySegment y, long ldy, int r0, int r1, int d,
+                     MemorySegment gamma, MemorySegment beta, float eps) {
+        int vd = d - d % LANES;
+        for (int r = r0; r < r1; r++) {
+            long xo = (long) r * ldx * 4, yo = (long) r * ldy * 4;
+            FloatVector acc = FloatVector.zero(VectorMath.F);
+            int i = 0;
+            for (; i < vd; i += LANES) acc = acc.add(FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE));
+            float sum = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < d; i++) sum += x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L);
+            float mean = sum / d;
+            FloatVector vm = FloatVector.broadcast(VectorMath.F, mean);
+            acc = FloatVector.zero(VectorMath.F);
+            for (i = 0; i < vd; i += LANES) {
+                FloatVector c = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE).sub(vm);
+                acc = c.fma(c, acc);
+            }
+            float sq = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < d; i++) {
+                float c = x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) - mean;
+                sq += c * c;
+            }
+            float rstd = (float) (1.0 / Math.sqrt(sq / d + (double) eps));
+            FloatVector vr = FloatVector.broadcast(VectorMath.F, rstd);
+            for (i = 0; i < vd; i += LANES) {
+                FloatVector c = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE).sub(vm).mul(vr);
+                FloatVector g = FloatVector.fromMemorySegment(VectorMath.F, gamma, i * 4L, NATIVE);
+                FloatVector b = FloatVector.fromMemorySegment(VectorMath.F, beta, i * 4L, NATIVE);
+                c.fma(g, b).intoMemorySegment(y, yo + i * 4L, NATIVE);
+            }
+            for (; i < d; i++) {
+                float c = (x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) - mean) * rstd;
+                y.set(JAVA_FLOAT_UNALIGNED, yo + i * 4L,
+                        c * gamma.get(JAVA_FLOAT_UNALIGNED, i * 4L) + beta.get(JAVA_FLOAT_UNALIGNED, i * 4L));
+            }
+        }
+    }
+}

@@ -1,0 +1,326 @@
+package io.jvit.engine;
+
+import jdk.incubator.vector.FloatVector;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+/**
+ * A ViT ready to run: weights packed for the matmul kernel in its own off-heap arena, a fixed pool of
+ * worker threads, and activation buffers reused across calls (grown when a larger batch comes).
+ * <p>
+ * Forward pass, in the paper's terms: patch embedding (the strided convolution as a matmul over
+ * flattened patches), CLS (and distillation) token, learned position embeddings, {@code depth} pre-LN
+ * encoder blocks, final LayerNorm, classification head on the CLS token (DeiT: the average of the
+ * CLS head and the distillation head).
+ * <p>
+ * Thread safety: any number of threads may call it; calls are serialised (each one uses the whole
+ * worker pool, so running two at once would only make both slower). Close it to stop the workers
+ * and free the off-heap memory.
+ */
+public final class VisionTransformer implements AutoCloseable {
+    /** How {@link #features} pools the final-LayerNorm tokens. */
+    public enum Pool { CLS, MEAN }
+
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final int LANES = VectorMath.LANES;
+
+    private record Block(MemorySegment norm1Gamma, MemorySegment norm1Beta, PackedMatrix qkv, PackedMatrix proj,
+                         MemorySegment norm2Gamma, MemorySegment norm2Beta, PackedMatrix fc1, PackedMatrix fc2) {}
+
+    private final ViTConfig config;
+    private final List<String> labels;
+    private final Arena arena = Arena.ofShared();
+    private final WorkerPool pool;
+    private final Attention attention;
+    private final PackedMatrix patchEmbedding;
+    private final float[] classToken, distillationToken, positionEmbedding;
+    private final Block[] blocks;
+    private final MemorySegment normGamma, normBeta;
+    private final PackedMatrix preLogits, head, distillationHead;
+    private final long packedBytes;
+    private final Map<Integer, MemorySegment> positionsBySize = new HashMap<>();
+
+    private Arena bufferArena = Arena.ofShared();
+    private int capacityRows = -1, capacityImages = -1;
+    private MemorySegment x, xn, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
+    private boolean closed;
+
+    public VisionTransformer(ViTModel model, int threads) {
+        this.config = model.config();
+        this.labels = model.labels();
+        ViTWeights w = model.weights();
+        this.pool = new WorkerPool(threads);
+        this.attention = new Attention(threads, config.heads(), config.headDim());
+        this.patchEmbedding = PackedMatrix.pack(w.patchEmbedding(), arena);
+        this.classToken = floats(w.classToken());
+        this.distillationToken = w.distillationToken() == null ? null : floats(w.distillationToken());
+        this.positionEmbedding = floats(w.positionEmbedding());
+        this.blocks = new Block[config.depth()];
+        long bytes = patchEmbedding.byteSize();
+        for (int i = 0; i < blocks.length; i++) {
+            EncoderBlock b = w.blocks().get(i);
+            blocks[i] = new Block(copy(b.norm1().gamma()), copy(b.norm1().beta()), PackedMatrix.pack(b.qkv(), arena),
+                    PackedMatrix.pack(b.proj(), arena), copy(b.norm2().gamma()), copy(b.norm2().beta()),
+                    PackedMatrix.pack(b.fc1(), arena), PackedMatrix.pack(b.fc2(), arena));
+            bytes += blocks[i].qkv.byteSize() + blocks[i].proj.byteSize() + blocks[i].fc1.byteSize() + blocks[i].fc2.byteSize();
+        }
+        this.normGamma = copy(w.finalNorm().gamma());
+        this.normBeta = copy(w.finalNorm().beta());
+        this.preLogits = w.preLogits() == null ? null : PackedMatrix.pack(w.preLogits(), arena);
+        this.head = w.head() == null || config.numClasses() == 0 ? null : PackedMatrix.pack(w.head(), arena);
+        this.distillationHead = config.distilled() && w.distillationHead() != null ? PackedMatrix.pack(w.distillationHead(), arena) : null;
+        for (PackedMatrix p : new PackedMatrix[] {preLogits, head, distillationHead}) if (p != null) bytes += p.byteSize();
+        this.packedBytes = bytes;
+    }
+
+    public ViTConfig config() { return config; }
+
+    public List<String> labels() { return labels; }
+
+    public int threads() { return pool.threads(); }
+
+    /** Off-heap bytes of packed weights. */
+    public long packedWeightBytes() { return packedBytes; }
+
+    private MemorySegment copy(MemorySegment src) {
+        MemorySegment dst = arena.allocate(Math.max(src.byteSize(), (long) LANES * 4), 64);
+        MemorySegment.copy(src, 0, dst, 0, src.byteSize());
+        return dst;
+    }
+
+    private static float[] floats(MemorySegment s) {
+        return s.toArray(JAVA_FLOAT_UNALIGNED);
+    }
+
+    /**
+     * Logits for a batch of preprocessed images at the model's native size.
+     *
+     * @param pixels images × channels × height × width, row-major (NCHW)
+     * @return images × numClasses logits
+     */
+    public float[] classify(float[] pixels, int images) {
+        return classify(pixels, images, config.imageSize());
+    }
+
+    /** Logits at another (square) input size: the position embeddings are resampled bicubically. */
+    public synchronized float[] classify(float[] pixels, int images, int imageSize) {
+        if (head == null) throw new IllegalStateException("model has no classification head");
+        int d = config.width(), nc = config.numClasses();
+        encode(pixels, images, imageSize);
+        int tokens = tokensFor(imageSize);
+        int dp = Matmul.padCols(d);
+        int rows = Matmul.padRows(images);
+        // final LayerNorm on the CLS (and distillation) tokens only: the head reads nothing else
+        gatherPrefix(images, tokens, 0, prefixIn, dp);
+        LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+        float[] logits = headLogits(prefixIn, rows, head, logitsA);
+        if (distillationHead != null) {
+            gatherPrefix(images, tokens, 1, prefixIn, dp);
+            LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+            float[] dist = headLogits(prefixIn, rows, distillationHead, logitsB);
+            for (int i = 0; i < logits.length; i++) logits[i] = (logits[i] + dist[i]) * 0.5f;
+        }
+        assert logits.length == images * nc;
+        return logits;
+    }
+
+    /**
+     * Image features: the final-LayerNorm CLS token, or the mean of the final-LayerNorm patch tokens.
+     *
+     * @return images × width
+     */
+    public synchronized float[] features(float[] pixels, int images, Pool pooling) {
+        int d = config.width();
+        encode(pixels, images, config.imageSize());
+        int tokens = config.tokens(), dp = Matmul.padCols(d);
+        int prefix = config.prefixTokens();
+        float[] out = new float[images * d];
+        if (pooling == Pool.CLS) {
+            gatherPrefix(images, tokens, 0, prefixIn, dp);
+            LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+            for (int b = 0; b < images; b++)
+                MemorySegment.copy(prefixIn, JAVA_FLOAT, (long) b * dp * 4, out, b * d, d);
+        } else {
+            LayerNorm.apply(pool, x, dp, xn, dp, images * tokens, d, normGamma, normBeta, config.layerNormEps());
+            for (int b = 0; b < images; b++) {
+                for (int t = prefix; t < tokens; t++)
+                    for (int c = 0; c < d; c++)
+                        out[b * d + c] += xn.getAtIndex(JAVA_FLOAT, (long) (b * tokens + t) * dp + c);
+                for (int c = 0; c < d; c++) out[b * d + c] /= (tokens - prefix);
+            }
+        }
+        return out;
+    }
+
+    private int tokensFor(int imageSize) {
+        int g = imageSize / config.patchSize();
+        return g * g + config.prefixTokens();
+    }
+
+    private float[] headLogits(MemorySegment in, int rows, PackedMatrix h, MemorySegment out) {
+        int dp = Matmul.padCols(config.width());
+        MemorySegment src = in;
+        long lds = dp;
+        if (preLogits != null) {
+            Matmul.multiply(null, in, dp, rows, preLogits, prefixOut, preLogits.paddedN(), Matmul.Epilogue.TANH);
+            src = prefixOut;
+            lds = preLogits.paddedN();
+        }
+        Matmul.multiply(null, src, lds, rows, h, out, h.paddedN(), Matmul.Epilogue.STORE);
+        int nc = config.numClasses(), images = rows;
+        float[] logits = new float[images * nc];
+        for (int b = 0; b < images; b++) MemorySegment.copy(out, JAVA_FLOAT, (long) b * h.paddedN() * 4, logits, b * nc, nc);
+        return java.util.Arrays.copyOf(logits, logitsCount);
+    }
+
+    private int logitsCount;
+
+    private void gatherPrefix(int images, int tokens, int which, MemorySegment dst, int dp) {
+        for (int b = 0; b < images; b++)
+            MemorySegment.copy(x, (long) (b * tokens + which) * dp * 4, dst, (long) b * dp * 4, (long) dp * 4);
+    }
+
+    /** Runs patch embedding and the encoder blocks; leaves the residual stream in {@code x}. */
+    private void encode(float[] pixels, int images, int imageSize) {
+        if (closed) throw new IllegalStateException("model is closed");
+        ViTConfig c = config;
+        if (images < 1) throw new IllegalArgumentException("batch must be >= 1, got " + images);
+        if (imageSize <= 0 || imageSize % c.patchSize() != 0)
+            throw new IllegalArgumentException("image size " + imageSize + " is not a positive multiple of the patch size " + c.patchSize());
+        long expect = (long) images * c.channels() * imageSize * imageSize;
+        if (pixels.length != expect)
+            throw new IllegalArgumentException("expected " + expect + " floats (" + images + " x " + c.channels() + " x "
+                    + imageSize + " x " + imageSize + "), got " + pixels.length);
+        int tokens = tokensFor(imageSize);
+        ensureBuffers(images, tokens, imageSize);
+        logitsCount = images * c.numClasses();
+        int d = c.width(), dp = Matmul.padCols(d);
+        int grid = imageSize / c.patchSize(), np = grid * grid, prefix = c.prefixTokens();
+        int m = Matmul.padRows(images * tokens);
+
+        // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
+        int p = c.patchSize(), pd = c.patchDim();
+        long ldp = patchLd();
+        for (int b = 0; b < images; b++)
+            for (int gy = 0; gy < grid; gy++)
+                for (int gx = 0; gx < grid; gx++) {
+                    long row = ((long) (b * np + gy * grid + gx)) * ldp * 4;
+                    int col = 0;
+                    for (int ch = 0; ch < c.channels(); ch++)
+                        for (int ky = 0; ky < p; ky++, col += p) {
+                            int src = ((b * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p;
+                            MemorySegment.copy(pixels, src, patches, JAVA_FLOAT, row + col * 4L, p);
+                        }
+                }
+        Matmul.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchEmbedding, patchOut, dp, Matmul.Epilogue.STORE);
+
+        // tokens: [CLS, (dist), patches] + position embeddings
+        MemorySegment pos = positions(imageSize);
+        for (int b = 0; b < images; b++) {
+            long rowBase = (long) b * tokens;
+            addRow(classToken, pos, 0, x, rowBase * dp, d);
+            if (distillationToken != null) addRow(distillationToken, pos, 1, x, (rowBase + 1) * dp, d);
+            for (int t = 0; t < np; t++)
+                addRows(patchOut, (long) (b * np + t) * dp, pos, prefix + t, x, (rowBase + prefix + t) * dp, d);
+        }
+
+        int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
+        for (Block blk : blocks) {
+            LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
+            Matmul.multiply(pool, xn, dp, m, blk.qkv, qkv, qkvLd, Matmul.Epilogue.STORE);
+            attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
+            Matmul.multiply(pool, attn, dp, m, blk.proj, x, dp, Matmul.Epilogue.RESIDUAL);
+            LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
+            Matmul.multiply(pool, xn, dp, m, blk.fc1, hidden, hidLd, Matmul.Epilogue.GELU);
+            Matmul.multiply(pool, hidden, hidLd, m, blk.fc2, x, dp, Matmul.Epilogue.RESIDUAL);
+        }
+    }
+
+    private long patchLd() { return (config.patchDim() + LANES - 1) / LANES * LANES; }
+
+    private static void addRow(float[] token, MemorySegment pos, int posRow, MemorySegment dst, long dstIndex, int d) {
+        for (int c = 0; c < d; c++)
+            dst.setAtIndex(JAVA_FLOAT, dstIndex + c, token[c] + pos.getAtIndex(JAVA_FLOAT, (long) posRow * d + c));
+    }
+
+    private static void addRows(MemorySegment src, long srcIndex, MemorySegment pos, int posRow, MemorySegment dst, long dstIndex, int d) {
+        int c = 0;
+        for (; c + LANES <= d; c += LANES) {
+            FloatVector a = FloatVector.fromMemorySegment(VectorMath.F, src, (srcIndex + c) * 4, NATIVE);
+            FloatVector b = FloatVector.fromMemorySegment(VectorMath.F, pos, ((long) posRow * d + c) * 4, NATIVE);
+            a.add(b).intoMemorySegment(dst, (dstIndex + c) * 4, NATIVE);
+        }
+        for (; c < d; c++)
+            dst.setAtIndex(JAVA_FLOAT, dstIndex + c, src.getAtIndex(JAVA_FLOAT, srcIndex + c) + pos.getAtIndex(JAVA_FLOAT, (long) posRow * d + c));
+    }
+
+    /** Position embeddings for an input size, resampled and cached off-heap on first use. */
+    private MemorySegment positions(int imageSize) {
+        return positionsBySize.computeIfAbsent(imageSize, size -> {
+            int g = config.gridSize(), ng = size / config.patchSize();
+            float[] pe = PositionEmbedding.resample(positionEmbedding, config.prefixTokens(), g, ng, config.width());
+            MemorySegment s = arena.allocate((long) pe.length * 4 + 64, 64);
+            MemorySegment.copy(pe, 0, s, JAVA_FLOAT, 0, pe.length);
+            return s;
+        });
+    }
+
+    private void ensureBuffers(int images, int tokens, int imageSize) {
+        int rows = images * tokens;
+        int grid = imageSize / config.patchSize();
+        if (rows <= capacityRows && images <= capacityImages && images * grid * grid <= capacityRows) return;
+        bufferArena.close();
+        bufferArena = Arena.ofShared();
+        int d = config.width();
+        // slack rows: attention reads whole micro-tiles of queries past the last token
+        long m = Matmul.padRows(rows) + Attention.QB + Matmul.MR;
+        long dp = Matmul.padCols(d);
+        x = alloc(m * dp);
+        xn = alloc(m * dp);
+        attn = alloc(m * dp);
+        qkv = alloc(m * Matmul.padCols(3 * d) + Matmul.NR);
+        hidden = alloc(m * Matmul.padCols(config.mlpDim()));
+        patches = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * patchLd());
+        patchOut = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * dp);
+        int pr = Matmul.padRows(images);
+        int feat = Math.max(Matmul.padCols(d), preLogits == null ? 0 : preLogits.paddedN());
+        prefixIn = alloc((long) pr * feat);
+        prefixOut = alloc((long) pr * feat);
+        int hn = head == null ? Matmul.NR : head.paddedN();
+        logitsA = alloc((long) pr * hn);
+        logitsB = alloc((long) pr * hn);
+        capacityRows = rows;
+        capacityImages = images;
+    }
+
+    private MemorySegment alloc(long floats) {
+        return bufferArena.allocate(floats * 4, 64);
+    }
+
+    /** Bytes of activation buffers currently held (they grow with batch and tokens, linearly). */
+    public long activationBytes() {
+        long s = 0;
+        for (MemorySegment m : new MemorySegment[] {x, xn, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB})
+            if (m != null) s += m.byteSize();
+        return s;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        pool.close();
+        attention.close();
+        bufferArena.close();
+        arena.close();
+    }
+}
