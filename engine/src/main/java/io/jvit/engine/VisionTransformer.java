@@ -49,6 +49,13 @@ public final class VisionTransformer implements AutoCloseable {
     private final long packedBytes;
     private final Map<Integer, MemorySegment> positionsBySize = new HashMap<>();
 
+    /** Parts of the forward pass that {@link #kernelNanos()} times when profiling is on. */
+    public enum Stage { PATCH_EMBEDDING, LAYER_NORM, QKV_MATMUL, ATTENTION, PROJ_MATMUL, MLP_FC1_GELU, MLP_FC2, HEAD }
+
+    private boolean profiling;
+    private final long[] stageNanos = new long[Stage.values().length];
+    private long stageStart;
+
     private Arena bufferArena = Arena.ofShared();
     private int capacityRows = -1, capacityImages = -1;
     private MemorySegment x, xn, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
@@ -83,6 +90,27 @@ public final class VisionTransformer implements AutoCloseable {
     }
 
     public ViTConfig config() { return config; }
+
+    /** Turns per-stage timing on or off (it costs two clock reads per stage) and clears the counters. */
+    public synchronized void profile(boolean on) {
+        profiling = on;
+        java.util.Arrays.fill(stageNanos, 0);
+    }
+
+    /** Nanoseconds spent per {@link Stage} since profiling was turned on, indexed by ordinal. */
+    public synchronized long[] kernelNanos() { return stageNanos.clone(); }
+
+    private void mark() {
+        if (profiling) stageStart = System.nanoTime();
+    }
+
+    private void done(Stage s) {
+        if (profiling) {
+            long now = System.nanoTime();
+            stageNanos[s.ordinal()] += now - stageStart;
+            stageStart = now;
+        }
+    }
 
     public List<String> labels() { return labels; }
 
@@ -119,6 +147,7 @@ public final class VisionTransformer implements AutoCloseable {
         int tokens = tokensFor(imageSize);
         int dp = Matmul.padCols(d);
         int rows = Matmul.padRows(images);
+        mark();
         // final LayerNorm on the CLS (and distillation) tokens only: the head reads nothing else
         gatherPrefix(images, tokens, 0, prefixIn, dp);
         LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
@@ -129,6 +158,7 @@ public final class VisionTransformer implements AutoCloseable {
             float[] dist = headLogits(prefixIn, rows, distillationHead, logitsB);
             for (int i = 0; i < logits.length; i++) logits[i] = (logits[i] + dist[i]) * 0.5f;
         }
+        done(Stage.HEAD);
         assert logits.length == images * nc;
         return logits;
     }
@@ -207,6 +237,7 @@ public final class VisionTransformer implements AutoCloseable {
         int grid = imageSize / c.patchSize(), np = grid * grid, prefix = c.prefixTokens();
         int m = Matmul.padRows(images * tokens);
 
+        mark();
         // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
         int p = c.patchSize(), pd = c.patchDim();
         long ldp = patchLd();
@@ -233,15 +264,24 @@ public final class VisionTransformer implements AutoCloseable {
                 addRows(patchOut, (long) (b * np + t) * dp, pos, prefix + t, x, (rowBase + prefix + t) * dp, d);
         }
 
+        done(Stage.PATCH_EMBEDDING);
+
         int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
         for (Block blk : blocks) {
             LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
+            done(Stage.LAYER_NORM);
             Matmul.multiply(pool, xn, dp, m, blk.qkv, qkv, qkvLd, Matmul.Epilogue.STORE);
+            done(Stage.QKV_MATMUL);
             attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
+            done(Stage.ATTENTION);
             Matmul.multiply(pool, attn, dp, m, blk.proj, x, dp, Matmul.Epilogue.RESIDUAL);
+            done(Stage.PROJ_MATMUL);
             LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
+            done(Stage.LAYER_NORM);
             Matmul.multiply(pool, xn, dp, m, blk.fc1, hidden, hidLd, Matmul.Epilogue.GELU);
+            done(Stage.MLP_FC1_GELU);
             Matmul.multiply(pool, hidden, hidLd, m, blk.fc2, x, dp, Matmul.Epilogue.RESIDUAL);
+            done(Stage.MLP_FC2);
         }
     }
 
