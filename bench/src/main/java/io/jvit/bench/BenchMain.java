@@ -78,6 +78,9 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--load", description = "Instead: load time (safetensors to first result, cold and after warm-up) and resident memory against the weights.")
     boolean load;
 
+    @Option(names = "--prewarm", description = "With --load: first run every kernel path on tiny inputs (a model of an engine warm-up hook), and time it.")
+    boolean prewarm;
+
     @Option(names = "--peak-ms", paramLabel = "MS", description = "Duration of one FMA peak probe; 0 skips the probe (default ${DEFAULT-VALUE}).")
     int peakMs = 200;
 
@@ -120,7 +123,7 @@ public final class BenchMain implements Callable<Integer> {
         if (imageSize != null && imageSize < 1) throw new CliException(Exit.USAGE, "--image-size must be >= 1, got " + imageSize);
         if (sizes != null) for (int s : sizes) if (s < 1) throw new CliException(Exit.USAGE, "--sizes must be >= 1, got " + s);
         if (kernels) return new KernelBench(out, model.threads, peakMs, json).run();
-        if (load) return LoadBench.run(out, model, json);
+        if (load) return LoadBench.run(out, model, prewarm, json);
         if (memory) return MemoryBench.run(out, model, sizes == null ? List.of(224, 448, 1024) : sizes, peakMs, json);
         return endToEnd();
     }

@@ -59,6 +59,29 @@ public final class KernelCases {
         }
     }
 
+    /**
+     * Runs every kernel path of a forward pass on tiny inputs until C2 has compiled it: all four matmul
+     * epilogues interleaved (so that none is a branch first taken late, which would deoptimise), attention
+     * with partial query and key blocks, LayerNorm. A model of the engine warm-up hook this benchmark asks
+     * for; returns the milliseconds it took.
+     */
+    public static double prewarm(int threads) {
+        long t0 = System.nanoTime();
+        Matmul.Epilogue[] all = Matmul.Epilogue.values();
+        MatmulCase[] mm = new MatmulCase[all.length];
+        for (int e = 0; e < all.length; e++) mm[e] = new MatmulCase(2 * Matmul.MR, 64, 2 * Matmul.NR, threads, all[e]);
+        try (AttentionCase att = new AttentionCase(70, 1, 64, threads); LayerNormCase ln = new LayerNormCase(8, 768, threads)) {
+            for (int i = 0; i < 600; i++) {
+                for (MatmulCase c : mm) c.run();
+                if (i % 8 == 0) att.run();
+                if (i % 2 == 0) ln.run();
+            }
+        } finally {
+            for (MatmulCase c : mm) c.close();
+        }
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
     static MemorySegment random(Arena arena, long floats, long seed, float scale) {
         MemorySegment s = arena.allocate(Math.max(4, floats * 4), 64);
         SplittableRandom r = new SplittableRandom(seed);

@@ -21,9 +21,12 @@ import java.util.SplittableRandom;
 final class LoadBench {
     private LoadBench() {}
 
-    static int run(PrintWriter out, ModelOptions model, boolean json) throws Exception {
+    static int run(PrintWriter out, ModelOptions model, boolean prewarm, boolean json) throws Exception {
         Map<String, Object> j = new LinkedHashMap<>();
         Path path = model.modelPath();
+        long tp = System.nanoTime();
+        double prewarmMs = prewarm ? KernelCases.prewarm(model.threads) : 0;
+        if (prewarm) j.put("prewarm_ms", BenchMain.round(prewarmMs, 1));
         long rss0 = Stats.rss();
         long t0 = System.nanoTime();
         ImageClassifier vit = model.open();
@@ -35,7 +38,7 @@ final class LoadBench {
         vit.logits(px, 1);
         long t2 = System.nanoTime();
         Map<String, Long> st = Stats.procStatus();
-        long direct = Stats.directBytes();
+        long direct = Stats.nativeBytes();
         long weights = vit.parameterCount() * 4;
         long file = Files.isRegularFile(path) ? Files.size(path) : -1;
         long packed = vit.engine().packedWeightBytes();
@@ -51,12 +54,13 @@ final class LoadBench {
         j.put("packed_weight_bytes", packed);
         j.put("cold_open_ms", BenchMain.round((t1 - t0) / 1e6, 1));
         j.put("cold_first_result_ms", BenchMain.round((t2 - t0) / 1e6, 1));
+        j.put("cold_first_result_with_prewarm_ms", BenchMain.round((t2 - tp) / 1e6, 1));
         j.put("rss_before_load_bytes", rss0);
         j.put("rss_after_first_result_bytes", rss);
         j.put("hwm_bytes", st.getOrDefault("VmHWM", -1L));
         j.put("rss_anon_bytes", st.getOrDefault("RssAnon", -1L));
         j.put("rss_file_bytes", st.getOrDefault("RssFile", -1L));
-        j.put("direct_bytes", direct);
+        if (direct >= 0) j.put("native_bytes", direct);
         j.put("activation_bytes", act);
         j.put("heap_committed_bytes", rt.totalMemory());
         j.put("heap_used_bytes", heapUsed);
@@ -93,15 +97,17 @@ final class LoadBench {
             out.printf("jvit bench --load: %s (%s), %d thread%s%n", path, c.summary(), model.threads, model.threads == 1 ? "" : "s");
             out.printf("weights: %s fp32 (%,d parameters; file %s); packed off-heap: %s%n", Stats.mb(weights), weights / 4,
                     Stats.mb(file), Stats.mb(packed));
-            out.printf("cold JVM: open %.0f ms, open to first logits %.0f ms%n", (t1 - t0) / 1e6, (t2 - t0) / 1e6);
+            if (prewarm) out.printf("prewarm (every kernel path on tiny inputs): %.0f ms%n", prewarmMs);
+            out.printf("cold JVM: open %.0f ms, open to first logits %.0f ms%s%n", (t1 - t0) / 1e6, (t2 - t0) / 1e6,
+                    prewarm ? String.format(" (%.0f ms with the prewarm)", (t2 - tp) / 1e6) : "");
             out.printf("after warm-up (median of %d): open %.0f ms, open to first logits %.0f ms (min %.0f); a warm forward pass alone %.0f ms%n",
                     n, Stats.median(open), Stats.median(first), Stats.min(first), fwd);
             out.printf("resident after the first result: RSS %s (%.2fx the weights; %s before loading, so +%.2fx), peak RSS (HWM) %s%n",
                     Stats.mb(rss), (double) rss / weights, Stats.mb(rss0), (double) (rss - rss0) / weights,
                     Stats.mb(st.getOrDefault("VmHWM", -1L)));
-            out.printf("  anonymous %s, file-backed %s; off-heap (direct) %s of which activations %s; Java heap committed %s, used %s%n",
-                    Stats.mb(st.getOrDefault("RssAnon", -1L)), Stats.mb(st.getOrDefault("RssFile", -1L)), Stats.mb(direct), Stats.mb(act),
-                    Stats.mb(rt.totalMemory()), Stats.mb(heapUsed));
+            out.printf("  anonymous %s, file-backed %s; %sactivations %s; Java heap committed %s, used %s%n",
+                    Stats.mb(st.getOrDefault("RssAnon", -1L)), Stats.mb(st.getOrDefault("RssFile", -1L)),
+                    direct >= 0 ? "off-heap (NMT) " + Stats.mb(direct) + ", " : "", Stats.mb(act), Stats.mb(rt.totalMemory()), Stats.mb(heapUsed));
         }
         out.flush();
         return Exit.OK;

@@ -37,9 +37,12 @@ final class MemoryBench {
 
         // 1. attention alone
         int heads = KernelBench.HEADS, d = KernelBench.HEAD_DIM, width = heads * d;
-        long before = Stats.directBytes();
+        boolean nmt = Stats.nmtOn();
+        String src = nmt ? "native memory by NMT" : "RssAnon growth (run with JVIT_JAVA_OPTS=-XX:NativeMemoryTracking=summary for exact native bytes)";
+        j.put("measured_by", nmt ? "nmt" : "rss_anon");
+        long before = Stats.offHeapOrAnon();
         Attention probe = new Attention(threads, heads, d);
-        long scratch = Stats.directBytes() - before;
+        long scratch = Stats.offHeapOrAnon() - before;
         probe.close();
         double matmul = 0;
         for (int[] s : KernelBench.MATMUL_SHAPES)
@@ -49,7 +52,8 @@ final class MemoryBench {
         if (!json) {
             out.printf("attention alone (1 image, %d heads x %d, %d thread%s): native memory held by the attention object, heap allocated per call%n",
                     heads, d, threads, threads == 1 ? "" : "s");
-            out.printf("fixed scratch for %d worker%s: %s (measured)%n", threads, threads == 1 ? "" : "s", Stats.mb(scratch));
+            out.printf("measured: %s%n", src);
+            out.printf("fixed scratch for %d worker%s: %s (measured at construction)%n", threads, threads == 1 ? "" : "s", Stats.mb(scratch));
             out.printf("%7s %14s %14s %12s %16s %14s %10s %9s%n", "tokens", "keys buffer", "measured", "heap/call", "N x N scores", "bytes/token",
                     "GFLOP/s", "%matmul");
         }
@@ -57,9 +61,9 @@ final class MemoryBench {
         KernelCases.warmAttention(threads);
         for (int tokens : KernelBench.ATTENTION_TOKENS) {
             try (KernelCases.AttentionCase c = new KernelCases.AttentionCase(tokens, heads, d, threads)) {
-                long d0 = Stats.directBytes();
+                long d0 = Stats.offHeapOrAnon();
                 c.run();
-                long grown = Stats.directBytes() - d0;
+                long grown = Stats.offHeapOrAnon() - d0;
                 c.run();
                 long h0 = Stats.allocatedBytes("jvit-worker");
                 int n = tokens >= 4096 ? 2 : 5;
@@ -102,7 +106,7 @@ final class MemoryBench {
                 out.printf("model %s (%s), %d thread%s: one image per size, buffers grown as needed%n", vit.modelPath(), c.summary(),
                         threads, threads == 1 ? "" : "s");
                 out.printf("%6s %7s %14s %12s %14s %14s %12s %12s %9s %9s%n", "size", "tokens", "activations", "bytes/token", "attn keys",
-                        "N x N scores", "direct", "RSS", "seconds", "GFLOP/s");
+                        "N x N scores", nmt ? "native" : "", "RSS", "seconds", "GFLOP/s");
             }
             SplittableRandom rnd = new SplittableRandom(1);
             // warm-up at the smallest size, so the largest is not timed with cold code
@@ -120,7 +124,7 @@ final class MemoryBench {
                 long act = engine.activationBytes();
                 long keys = Attention.keyBufferBytes(1, tokens, c.width());
                 long nn = (long) c.heads() * tokens * tokens * 4;
-                long direct = Stats.directBytes(), rss = Stats.rss();
+                long direct = Stats.nativeBytes(), rss = Stats.rss();
                 double g = c.gflopsPerImage(s) / sec;
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("image_size", s);
@@ -129,19 +133,19 @@ final class MemoryBench {
                 m.put("activation_bytes_per_token", act / tokens);
                 m.put("attention_key_buffer_bytes", keys);
                 m.put("full_score_matrix_bytes", nn);
-                m.put("direct_bytes", direct);
+                if (direct >= 0) m.put("native_bytes", direct);
                 m.put("rss_bytes", rss);
                 m.put("seconds", BenchMain.round(sec, 3));
                 m.put("gflops", BenchMain.round(g, 1));
                 rows.add(m);
                 if (!json)
                     out.printf("%6d %7d %14s %12d %14s %14s %12s %12s %9.3f %9.1f%n", s, tokens, Stats.mb(act), act / tokens, Stats.mb(keys),
-                            Stats.mb(nn), Stats.mb(direct), Stats.mb(rss), sec, g);
+                            Stats.mb(nn), direct >= 0 ? Stats.mb(direct) : "", Stats.mb(rss), sec, g);
                 out.flush();
             }
             j.put("model", vit.modelPath().toString());
             j.put("packed_weight_bytes", engine.packedWeightBytes());
-            if (!json) out.printf("(direct = all off-heap memory: packed weights %s + activations + attention buffers)%n",
+            if (!json) out.printf("(activations: VisionTransformer.activationBytes(); native: all off-heap memory by NMT, packed weights %s included)%n",
                     Stats.mb(engine.packedWeightBytes()));
         }
         j.put("sizes", rows);

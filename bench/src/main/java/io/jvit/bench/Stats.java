@@ -1,7 +1,6 @@
 package io.jvit.bench;
 
 import java.io.IOException;
-import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,15 +49,34 @@ final class Stats {
 
     static long hwm() { return procStatus().getOrDefault("VmHWM", -1L); }
 
+    private static final java.util.regex.Pattern NMT_OTHER =
+            java.util.regex.Pattern.compile("-\\s+Other \\(reserved=(\\d+)KB, committed=(\\d+)KB\\)");
+
     /**
-     * Bytes of native memory the JVM accounts as direct: off-heap {@code Arena.allocate} segments are
-     * reserved against the same counter as direct ByteBuffers.
+     * Committed bytes of the JVM's "Other" native memory, where {@code Arena.allocate} (Unsafe.allocateMemory)
+     * is accounted, from Native Memory Tracking; -1 unless the JVM runs with
+     * {@code -XX:NativeMemoryTracking=summary} (JVIT_JAVA_OPTS). Arena segments are not counted in the
+     * "direct" buffer pool.
      */
-    static long directBytes() {
-        for (BufferPoolMXBean b : ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class))
-            if (b.getName().equals("direct")) return b.getMemoryUsed();
-        return -1;
+    static long nativeBytes() {
+        try {
+            javax.management.MBeanServer s = ManagementFactory.getPlatformMBeanServer();
+            Object r = s.invoke(new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"), "vmNativeMemory",
+                    new Object[] {new String[] {"summary", "scale=KB"}}, new String[] {String[].class.getName()});
+            java.util.regex.Matcher m = NMT_OTHER.matcher(String.valueOf(r));
+            return m.find() ? Long.parseLong(m.group(2)) * 1024 : -1;
+        } catch (Exception | LinkageError e) {
+            return -1;
+        }
     }
+
+    /** Native memory by NMT when on, else the process's anonymous resident memory (which includes the Java heap). */
+    static long offHeapOrAnon() {
+        long n = nativeBytes();
+        return n >= 0 ? n : procStatus().getOrDefault("RssAnon", -1L);
+    }
+
+    static boolean nmtOn() { return nativeBytes() >= 0; }
 
     /** Heap bytes allocated so far by the threads whose names start with one of the prefixes, or the current thread. */
     static long allocatedBytes(String... threadPrefixes) {
