@@ -132,6 +132,7 @@ public final class BenchMain implements Callable<Integer> {
 
     private int endToEnd() throws Exception {
         int threads = model.threads;
+        if (onnx != null && !java.nio.file.Files.exists(onnx)) throw new CliException(Exit.IO, onnx + ": no such file");
         try (ImageClassifier vit = model.open()) {
             ViTConfig c = vit.config();
             int size = imageSize == null ? c.imageSize() : imageSize;
