@@ -54,6 +54,20 @@ class ImageLoaderBadInputTest {
     }
 
     @Test
+    void truncatedProgressiveJpegAndCutHeaders(@TempDir Path dir) throws IOException {
+        byte[] b = Files.readAllBytes(Fixtures.image("jpeg_progressive.jpg"));
+        Path p = dir.resolve("cut_progressive.jpg");
+        Files.write(p, java.util.Arrays.copyOf(b, b.length * 2 / 3));
+        fails(p, "truncated");
+        for (String name : new String[] {"jpeg_baseline.jpg", "png_gray.png", "gif_palette.gif", "bmp_rgb24.bmp"}) {
+            byte[] h = Files.readAllBytes(Fixtures.image(name));
+            Path q = dir.resolve("header_only_" + name);
+            Files.write(q, java.util.Arrays.copyOf(h, 20));
+            fails(q, "");
+        }
+    }
+
+    @Test
     void notAnImage() {
         fails(Fixtures.image("bad_not_an_image.png"), "not an image format");
     }
