@@ -42,6 +42,7 @@ public final class ClassifyCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (top < 1) throw new CliException(Exit.USAGE, "--top must be >= 1, got " + top);
         if (batch < 1) throw new CliException(Exit.USAGE, "--batch must be >= 1, got " + batch);
+        model.validate();
         Inputs.Expanded in = Inputs.expand(paths);
         PrintStream err = System.err;
         for (Inputs.Missing m : in.missing()) err.println("jvit: " + m.path() + ": " + m.reason());
