@@ -12,7 +12,7 @@ What it writes
   fixtures/images/        chelsea.png, coffee.png, astronaut.png (skimage's photographs, copied
                           unchanged) and small derived files in every format the loader reads:
                           baseline/4:4:4/4:2:2/progressive/gray/CMYK/ICC JPEGs, JPEGs with EXIF
-                          orientation 1..8, gray/1-bit/2-bit/4-bit/16-bit/palette/tRNS/RGBA/LA
+                          orientation 1..8 (and PNG/WebP ones with 5, 6, 8), gray/1-bit/2-bit/4-bit/16-bit/palette/tRNS/RGBA/LA
                           PNGs (16-bit RGB/RGBA/LA written by hand: Pillow cannot), GIFs (incl.
                           one whose logical screen is larger than its first frame), BMPs (24-bit,
                           32-bit, 8-bit palette, 1-bit), WebP (lossless, lossy, lossless+alpha),
@@ -21,7 +21,7 @@ What it writes
   fixtures/preprocess/index.json   what each .bin below is (see the keys "decode", "resize",
                           "pipeline"); all .bin files are raw little-endian arrays.
     decode/*.rgb          Image.open(f).convert("RGB") as uint8 HWC (after
-                          ImageOps.exif_transpose for the orientation JPEGs)
+                          ImageOps.exif_transpose for the orient_* files)
     resize/*.rgb          Image.open(f).convert("RGB").resize((w, h), filter) as uint8 HWC
     pipeline/*.f32        full preprocessing as float32 CHW: Hugging Face image processors
                           (emulated with PIL + numpy exactly as transformers' ViT/DeiT/ConvNeXt/
@@ -163,6 +163,12 @@ def make_images(img_dir):
         ex[0x0112] = n
         o.save(P("orient_%d.jpg" % n), quality=95, exif=ex.tobytes())
         add("orient_%d.jpg" % n, "JPEG, EXIF orientation %d" % n, True)
+    # the same for PNG (eXIf chunk) and WebP (EXIF chunk), which exif_transpose also honours
+    for n, fmt, kw in ((6, "png", {}), (5, "png", {}), (8, "webp", {"lossless": True})):
+        ex = Image.Exif()
+        ex[0x0112] = n
+        o.save(P("orient_%d.%s" % (n, fmt)), exif=ex.tobytes(), **kw)
+        add("orient_%d.%s" % (n, fmt), "%s, EXIF orientation %d" % (fmt.upper(), n))
 
     # --- PNG
     a.convert("L").save(P("png_gray.png"))

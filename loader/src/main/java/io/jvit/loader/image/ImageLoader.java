@@ -43,9 +43,9 @@ import org.w3c.dom.Node;
  * <li>Alpha is DROPPED, never composited onto a background: that is what {@code convert("RGB")}
  * does (a transparent pixel keeps whatever colour it stores).</li>
  * </ul>
- * <b>EXIF orientation.</b> With {@code exifTranspose} (the default) a JPEG's EXIF orientation
- * (tags 2..8) is applied, as {@code PIL.ImageOps.exif_transpose} does, so a phone photo comes out
- * upright. Pillow's plain {@code Image.open} does NOT do this, and neither do Hugging Face's image
+ * <b>EXIF orientation.</b> With {@code exifTranspose} (the default) the EXIF orientation (tag
+ * 0x0112, values 2..8) of a JPEG, PNG (eXIf chunk) or WebP (EXIF chunk) is applied, as
+ * {@code PIL.ImageOps.exif_transpose} does, so a phone photo comes out upright. Pillow's plain {@code Image.open} does NOT do this, and neither do Hugging Face's image
  * processors nor timm/torchvision transforms: to reproduce those pipelines bit for bit on a
  * rotated phone photo, turn it off ({@code withExifTranspose(false)}).
  * <p><b>Decompression bombs.</b> The header's dimensions are read first
@@ -55,7 +55,7 @@ import org.w3c.dom.Node;
  * file name. Instances are immutable and thread-safe.
  *
  * @param maxPixels     largest width x height accepted
- * @param exifTranspose apply the EXIF orientation of JPEGs
+ * @param exifTranspose apply the EXIF orientation (JPEG, PNG, WebP) as ImageOps.exif_transpose does
  */
 public record ImageLoader(long maxPixels, boolean exifTranspose) {
     public static final long DEFAULT_MAX_PIXELS = 100_000_000L;
@@ -198,6 +198,9 @@ public record ImageLoader(long maxPixels, boolean exifTranspose) {
                 case GIF -> decodeGif(reader, data, name);
                 default -> fromBufferedImage(reader.read(0), name);
             };
+            if (exifTranspose) {
+                img = orient(img, exifOrientation(fmt, data));
+            }
             for (String warning : warnings) {
                 String lw = warning.toLowerCase(Locale.ROOT);
                 if (lw.contains("premature end") || lw.contains("truncated")) {
@@ -325,8 +328,60 @@ public record ImageLoader(long maxPixels, boolean exifTranspose) {
                 }
             }
         }
-        RgbImage img = new RgbImage(w, h, out);
-        return exifTranspose ? orient(img, m.orientation()) : img;
+        return new RgbImage(w, h, out);
+    }
+
+    /**
+     * The EXIF orientation (1..8) a file declares, 1 if none: JPEG APP1 "Exif", PNG eXIf chunk,
+     * WebP EXIF chunk (the places Pillow's getexif reads for ImageOps.exif_transpose).
+     */
+    static int exifOrientation(Format fmt, byte[] d) {
+        switch (fmt) {
+            case JPEG:
+                return JpegMarkers.parse(d).orientation();
+            case PNG: {
+                int p = 8;
+                while (p + 12 <= d.length) {
+                    long len = ((d[p] & 0xFFL) << 24) | ((d[p + 1] & 0xFF) << 16) | ((d[p + 2] & 0xFF) << 8) | (d[p + 3] & 0xFF);
+                    if (len > d.length - p - 12) {
+                        return 1;
+                    }
+                    if (d[p + 4] == 'e' && d[p + 5] == 'X' && d[p + 6] == 'I' && d[p + 7] == 'f') {
+                        return tiffOrientation(d, p + 8, p + 8 + (int) len);
+                    }
+                    if (d[p + 4] == 'I' && d[p + 5] == 'E' && d[p + 6] == 'N' && d[p + 7] == 'D') {
+                        return 1;
+                    }
+                    p += 12 + (int) len;
+                }
+                return 1;
+            }
+            case WEBP: {
+                int p = 12;
+                while (p + 8 <= d.length) {
+                    long len = (d[p + 4] & 0xFFL) | (d[p + 5] & 0xFF) << 8 | (d[p + 6] & 0xFF) << 16 | (d[p + 7] & 0xFFL) << 24;
+                    if (len > d.length - p - 8) {
+                        return 1;
+                    }
+                    if (d[p] == 'E' && d[p + 1] == 'X' && d[p + 2] == 'I' && d[p + 3] == 'F') {
+                        return tiffOrientation(d, p + 8, p + 8 + (int) len);
+                    }
+                    p += 8 + (int) ((len + 1) & ~1L);
+                }
+                return 1;
+            }
+            default:
+                return 1;
+        }
+    }
+
+    /** TIFF-structured EXIF at [s, end), with or without Pillow's tolerated "Exif\0\0" prefix. */
+    private static int tiffOrientation(byte[] d, int s, int end) {
+        if (end - s >= 6 && d[s] == 'E' && d[s + 1] == 'x' && d[s + 2] == 'i' && d[s + 3] == 'f' && d[s + 4] == 0
+                && d[s + 5] == 0) {
+            s += 6;
+        }
+        return JpegMarkers.exifOrientation(d, s, end);
     }
 
     private static int muldiv255(int a, int b) {
