@@ -16,7 +16,7 @@ What it writes
                           PNGs (16-bit RGB/RGBA/LA written by hand: Pillow cannot), GIFs (incl.
                           one whose logical screen is larger than its first frame), BMPs (24-bit,
                           32-bit, 8-bit palette, 1-bit), WebP (lossless, lossy, lossless+alpha),
-                          and the bad inputs (truncated PNG/JPEG/GIF, not-an-image, empty file,
+                          an LZW TIFF, and the bad inputs (truncated PNG/JPEG/GIF, not-an-image, empty file,
                           a 120-byte PNG claiming 50000x50000).
   fixtures/preprocess/index.json   what each .bin below is (see the keys "decode", "resize",
                           "pipeline"); all .bin files are raw little-endian arrays.
@@ -250,6 +250,10 @@ def make_images(img_dir):
     add("webp_rgba_lossless.webp", "lossless WebP with alpha (exact: RGB kept under alpha 0)")
     A.save(P("webp_lossy.webp"), quality=80)
     add("webp_lossy.webp", "lossy WebP (VP8), q80", True)
+
+    # --- TIFF (read through the JDK's TIFF plugin; not a format the issue requires)
+    b.save(P("tiff_lzw.tif"), compression="tiff_lzw")
+    add("tiff_lzw.tif", "RGB TIFF, LZW")
 
     # --- bad inputs
     with open(P("chelsea.png"), "rb") as f:

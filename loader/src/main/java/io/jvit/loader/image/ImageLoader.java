@@ -37,9 +37,10 @@ import org.w3c.dom.Node;
  * libjpeg; the colour conversion is jvit's own: libjpeg's YCbCr tables, and for CMYK Pillow's
  * naive {@code R = 255 - C} style conversion, Adobe inverted, no ICC profile). Embedded ICC
  * profiles are ignored, as Pillow ignores them.</li>
- * <li>BMP, GIF (first frame, placed on the logical screen as Pillow does), WebP (TwelveMonkeys),
- * and anything else an installed ImageIO plugin reads (e.g. TIFF), the latter without a parity
- * guarantee.</li>
+ * <li>BMP (TwelveMonkeys), GIF (first frame, placed on the logical screen as Pillow does), WebP
+ * (TwelveMonkeys; lossless exact, lossy within a few levels: libwebp's fancy chroma upsampling is
+ * not reproduced), TIFF through the JDK's plugin (8-bit RGB tested; other TIFF variants without a
+ * parity guarantee). The format is recognised by its first bytes, not by the file name.</li>
  * <li>Alpha is DROPPED, never composited onto a background: that is what {@code convert("RGB")}
  * does (a transparent pixel keeps whatever colour it stores).</li>
  * </ul>

@@ -171,6 +171,17 @@ public record Preprocessor(
                 .withSource("default (resize, ImageNet mean/std)");
     }
 
+    /**
+     * torchvision's classification weights preset ({@code ImageClassification}: Resize(resize)
+     * on the shorter side, CenterCrop(crop), ImageNet mean/std), e.g. (224, 256, BILINEAR) for
+     * {@code ViT_B_16_Weights.IMAGENET1K_V1}.
+     */
+    public static Preprocessor torchvision(int crop, int resize, Resample resample) {
+        return new Preprocessor(Convention.TORCHVISION, ResizeMode.SHORTEST_EDGE, resize, resize, resample, crop, crop,
+                (double) crop / resize, null, RESCALE_1_255, IMAGENET_MEAN, IMAGENET_STD,
+                "torchvision ImageClassification preset");
+    }
+
     // ------------------------------------------------------------------------------ overrides
 
     public Preprocessor withResample(Resample r) {

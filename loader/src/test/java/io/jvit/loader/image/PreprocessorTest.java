@@ -72,6 +72,17 @@ class PreprocessorTest {
     }
 
     @Test
+    void torchvisionPresetEqualsTheTimmRecipeItMatches() throws Exception {
+        Preprocessor tv = Preprocessor.torchvision(64, 73, Resample.BILINEAR);
+        Preprocessor timm = Preprocessor.fromTimm(JSON.readTree(
+                "{\"input_size\":[3,64,64],\"interpolation\":\"bilinear\",\"crop_pct\":0.875}"), "t");
+        RgbImage chelsea = ImageLoader.DEFAULT.load(Fixtures.image("chelsea.png"));
+        assertArrayEquals(timm.apply(chelsea), tv.apply(chelsea));
+        assertArrayEquals(Fixtures.floats("preprocess/pipeline/tv_preset_64.f32"), tv.apply(chelsea));
+        assertEquals(438, Preprocessor.torchvision(224, 256, Resample.BILINEAR).withSize(384, 384).resizeHeight());
+    }
+
+    @Test
     void huggingFaceVariants() throws Exception {
         Preprocessor convnext = Preprocessor.fromHuggingFace(JSON.readTree(
                 "{\"image_processor_type\":\"ConvNextImageProcessor\",\"size\":{\"shortest_edge\":224},"
