@@ -33,19 +33,19 @@ public final class VisionTransformer implements AutoCloseable {
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final int LANES = VectorMath.LANES;
 
-    private record Block(MemorySegment norm1Gamma, MemorySegment norm1Beta, PackedMatrix qkv, PackedMatrix proj,
-                         MemorySegment norm2Gamma, MemorySegment norm2Beta, PackedMatrix fc1, PackedMatrix fc2) {}
+    private record Block(MemorySegment norm1Gamma, MemorySegment norm1Beta, PackedLinear qkv, PackedLinear proj,
+                         MemorySegment norm2Gamma, MemorySegment norm2Beta, PackedLinear fc1, PackedLinear fc2) {}
 
     private final ViTConfig config;
     private final List<String> labels;
     private final Arena arena = Arena.ofShared();
     private final WorkerPool pool;
     private final Attention attention;
-    private final PackedMatrix patchEmbedding;
+    private final PackedLinear patchEmbedding;
     private final float[] classToken, distillationToken, positionEmbedding;
     private final Block[] blocks;
     private final MemorySegment normGamma, normBeta;
-    private final PackedMatrix preLogits, head, distillationHead;
+    private final PackedLinear preLogits, head, distillationHead;
     private final long packedBytes;
     private final Map<Integer, MemorySegment> positionsBySize = new HashMap<>();
 
@@ -67,7 +67,7 @@ public final class VisionTransformer implements AutoCloseable {
         ViTWeights w = model.weights();
         this.pool = new WorkerPool(threads);
         this.attention = new Attention(threads, config.heads(), config.headDim());
-        this.patchEmbedding = PackedMatrix.pack(w.patchEmbedding(), arena);
+        this.patchEmbedding = PackedLinear.pack(w.patchEmbedding(), arena);
         this.classToken = floats(w.classToken());
         this.distillationToken = w.distillationToken() == null ? null : floats(w.distillationToken());
         this.positionEmbedding = floats(w.positionEmbedding());
@@ -75,17 +75,17 @@ public final class VisionTransformer implements AutoCloseable {
         long bytes = patchEmbedding.byteSize();
         for (int i = 0; i < blocks.length; i++) {
             EncoderBlock b = w.blocks().get(i);
-            blocks[i] = new Block(copy(b.norm1().gamma()), copy(b.norm1().beta()), PackedMatrix.pack(b.qkv(), arena),
-                    PackedMatrix.pack(b.proj(), arena), copy(b.norm2().gamma()), copy(b.norm2().beta()),
-                    PackedMatrix.pack(b.fc1(), arena), PackedMatrix.pack(b.fc2(), arena));
+            blocks[i] = new Block(copy(b.norm1().gamma()), copy(b.norm1().beta()), PackedLinear.pack(b.qkv(), arena),
+                    PackedLinear.pack(b.proj(), arena), copy(b.norm2().gamma()), copy(b.norm2().beta()),
+                    PackedLinear.pack(b.fc1(), arena), PackedLinear.pack(b.fc2(), arena));
             bytes += blocks[i].qkv.byteSize() + blocks[i].proj.byteSize() + blocks[i].fc1.byteSize() + blocks[i].fc2.byteSize();
         }
         this.normGamma = copy(w.finalNorm().gamma());
         this.normBeta = copy(w.finalNorm().beta());
-        this.preLogits = w.preLogits() == null ? null : PackedMatrix.pack(w.preLogits(), arena);
-        this.head = w.head() == null || config.numClasses() == 0 ? null : PackedMatrix.pack(w.head(), arena);
-        this.distillationHead = config.distilled() && w.distillationHead() != null ? PackedMatrix.pack(w.distillationHead(), arena) : null;
-        for (PackedMatrix p : new PackedMatrix[] {preLogits, head, distillationHead}) if (p != null) bytes += p.byteSize();
+        this.preLogits = w.preLogits() == null ? null : PackedLinear.pack(w.preLogits(), arena);
+        this.head = w.head() == null || config.numClasses() == 0 ? null : PackedLinear.pack(w.head(), arena);
+        this.distillationHead = config.distilled() && w.distillationHead() != null ? PackedLinear.pack(w.distillationHead(), arena) : null;
+        for (PackedLinear p : new PackedLinear[] {preLogits, head, distillationHead}) if (p != null) bytes += p.byteSize();
         this.packedBytes = bytes;
     }
 
@@ -196,16 +196,16 @@ public final class VisionTransformer implements AutoCloseable {
         return g * g + config.prefixTokens();
     }
 
-    private float[] headLogits(MemorySegment in, int rows, PackedMatrix h, MemorySegment out) {
+    private float[] headLogits(MemorySegment in, int rows, PackedLinear h, MemorySegment out) {
         int dp = Matmul.padCols(config.width());
         MemorySegment src = in;
         long lds = dp;
         if (preLogits != null) {
-            Matmul.multiply(null, in, dp, rows, preLogits, prefixOut, preLogits.paddedN(), Matmul.Epilogue.TANH);
+            preLogits.multiply(null, in, dp, rows, prefixOut, preLogits.paddedN(), Matmul.Epilogue.TANH);
             src = prefixOut;
             lds = preLogits.paddedN();
         }
-        Matmul.multiply(null, src, lds, rows, h, out, h.paddedN(), Matmul.Epilogue.STORE);
+        h.multiply(null, src, lds, rows, out, h.paddedN(), Matmul.Epilogue.STORE);
         int nc = config.numClasses(), images = rows;
         float[] logits = new float[images * nc];
         for (int b = 0; b < images; b++) MemorySegment.copy(out, JAVA_FLOAT, (long) b * h.paddedN() * 4, logits, b * nc, nc);
@@ -252,7 +252,7 @@ public final class VisionTransformer implements AutoCloseable {
                             MemorySegment.copy(pixels, src, patches, JAVA_FLOAT, row + col * 4L, p);
                         }
                 }
-        Matmul.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchEmbedding, patchOut, dp, Matmul.Epilogue.STORE);
+        patchEmbedding.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchOut, dp, Matmul.Epilogue.STORE);
 
         // tokens: [CLS, (dist), patches] + position embeddings
         MemorySegment pos = positions(imageSize);
@@ -270,17 +270,17 @@ public final class VisionTransformer implements AutoCloseable {
         for (Block blk : blocks) {
             LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
             done(Stage.LAYER_NORM);
-            Matmul.multiply(pool, xn, dp, m, blk.qkv, qkv, qkvLd, Matmul.Epilogue.STORE);
+            blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE);
             done(Stage.QKV_MATMUL);
             attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
             done(Stage.ATTENTION);
-            Matmul.multiply(pool, attn, dp, m, blk.proj, x, dp, Matmul.Epilogue.RESIDUAL);
+            blk.proj.multiply(pool, attn, dp, m, x, dp, Matmul.Epilogue.RESIDUAL);
             done(Stage.PROJ_MATMUL);
             LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
             done(Stage.LAYER_NORM);
-            Matmul.multiply(pool, xn, dp, m, blk.fc1, hidden, hidLd, Matmul.Epilogue.GELU);
+            blk.fc1.multiply(pool, xn, dp, m, hidden, hidLd, Matmul.Epilogue.GELU);
             done(Stage.MLP_FC1_GELU);
-            Matmul.multiply(pool, hidden, hidLd, m, blk.fc2, x, dp, Matmul.Epilogue.RESIDUAL);
+            blk.fc2.multiply(pool, hidden, hidLd, m, x, dp, Matmul.Epilogue.RESIDUAL);
             done(Stage.MLP_FC2);
         }
     }
