@@ -251,6 +251,12 @@ public final class BenchMain implements Callable<Integer> {
                     r.put("throughput_ratio", round(jIps / oIps, 4));
                 }
 
+                // the hot path should allocate nothing: heap bytes per warm forward pass, caller and workers
+                long h0 = Stats.allocatedBytes("jvit-worker");
+                for (int i = 0; i < 3; i++) jv1.run();
+                long heapPerForward = (Stats.allocatedBytes("jvit-worker") - h0) / 3;
+                r.put("heap_bytes_per_forward", heapPerForward);
+
                 Map<String, Object> prof = null;
                 double mmShare = Double.NaN;
                 if (profile) {
@@ -300,6 +306,8 @@ public final class BenchMain implements Callable<Integer> {
                         out.printf("%-24s %12s%n", "batch-1 min ms", ms(jMin));
                         out.printf("%-24s %12.1f%n", "batch-" + batch + " images/s", jIps);
                     }
+                    out.printf("jvit heap allocation per batch-1 forward pass (warm, all threads): %,d bytes (logits: %,d)%n",
+                            heapPerForward, 16 + 4L * c.numClasses());
                     if (!Double.isNaN(peakT))
                         out.printf("jvit effective: %.1f GFLOP/s at batch 1 (%.0f%% of the %.1f GFLOP/s peak), %.1f at batch %d (%.0f%%)%n",
                                 eff1, 100 * eff1 / peakT, peakT, effB, batch, 100 * effB / peakT);
