@@ -33,13 +33,19 @@ public final class OnnxLoader {
 
     public static ViTModel load(Path file, LoadOptions options) throws ModelFormatException {
         if (options == null) options = LoadOptions.DEFAULT;
+        long t0 = System.nanoTime();
         OnnxFile f = OnnxFile.open(file);
         try {
+            long t1 = System.nanoTime();
             ViTImporter imp = new ViTImporter(f);
             Values.Act out = imp.run();
+            long t2 = System.nanoTime();
             ViTAssembler asm = new ViTAssembler(f, imp);
             asm.build(out, options);
+            long t3 = System.nanoTime();
             Map<String, String> info = info(f, imp, asm, options);
+            info.put("import_ms", String.format("map+parse %.0f, recognise %.0f, weights %.0f",
+                    (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6));
             List<String> labels = labels(file, asm.config.numClasses());
             try {
                 return new ViTModel(asm.config, asm.weights, labels, info, f);

@@ -983,6 +983,8 @@ final class ViTImporter {
                 if (p.rootOf() != g.x() || !px.sameLayout(ge)) throw new Refusal("multiplies (1 + erf(x / sqrt 2)) by something other than x");
                 return ge.withSem(new Sem.Gelu(Sem.GeluStage.PRODUCT, g.x(), p.ratio()));
             }
+            if (a.sem instanceof Sem.Proj pa && b.sem instanceof Sem.Proj pb && pa.rootOf() == pb.rootOf())
+                throw new Refusal("multiplies a linear layer's output by itself, as the tanh approximation of GELU does; " + TANH_GELU);
             if (a.sem instanceof Sem.Gelu ga && b.sem instanceof Sem.Gelu gb) {
                 throw new Refusal("multiplies two parts of GELU in an order jvit does not recognise");
             }
@@ -1023,6 +1025,8 @@ final class ViTImporter {
             if (ln.stage() == Sem.LnStage.VAR_EPS && e == -0.5) return a.withSem(ln.next(Sem.LnStage.INV_STD));
             if (ln.stage() == Sem.LnStage.STD && e == -1) return a.withSem(ln.next(Sem.LnStage.INV_STD));
         }
+        if (a.sem instanceof Sem.Proj && e != null && e == 3)
+            throw new Refusal("raises a linear layer's output to the power 3, as the tanh approximation of GELU does; " + TANH_GELU);
         throw new Refusal("raises " + describe(a.sem) + " to the power " + e + ", which is not part of a ViT");
     }
 
@@ -1561,10 +1565,12 @@ final class ViTImporter {
         return a == b || (a.src() == b.src() && a.eps() == b.eps() && a.gamma() == b.gamma() && a.beta() == b.beta());
     }
 
+    private static final String TANH_GELU = "jvit's engine runs the exact (erf) GELU only";
+
     private Value gelu(String op) {
         Act a = act(0, op);
         if (op.equals("Gelu") && !attrString("approximate", "none").equals("none"))
-            throw new Refusal("GELU with the '" + attrString("approximate", "") + "' approximation; jvit's engine runs the exact (erf) GELU");
+            throw new Refusal("GELU with the '" + attrString("approximate", "") + "' approximation; " + TANH_GELU);
         if (!(a.sem instanceof Sem.Proj p)) throw new Refusal("GELU of " + describe(a.sem) + "; a ViT applies it to the MLP's first layer");
         if (op.equals("BiasGelu")) {
             Tensor v = channelVectorRows(a, need(1));
