@@ -85,7 +85,7 @@ final class OnnxFile implements AutoCloseable {
             return m;
         } catch (InvalidProtocolBufferException e) {
             String why = e.getMessage() == null ? "malformed" : e.getMessage();
-            if (why.contains("ended unexpectedly") || why.contains("truncated"))
+            if ((why.contains("ended unexpectedly") || why.contains("truncated")) && looksLikeOnnx(seg))
                 throw new ModelFormatException(path + ": truncated or corrupt ONNX file (the protobuf data ends early)");
             throw new ModelFormatException(path + ": not an ONNX model (protobuf parse failed: " + firstLine(why) + ")");
         } catch (IOException e) {
@@ -93,6 +93,12 @@ final class OnnxFile implements AutoCloseable {
         } catch (RuntimeException e) {
             throw new ModelFormatException(path + ": not an ONNX model (protobuf parse failed: " + e.getClass().getSimpleName() + ")");
         }
+    }
+
+    /** ONNX files start with one of ModelProto's fields (ir_version, in practice). */
+    private static boolean looksLikeOnnx(MemorySegment s) {
+        int tag = s.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0) & 0xff;
+        return tag == 0x08 || tag == 0x12 || tag == 0x1a || tag == 0x22 || tag == 0x28 || tag == 0x32 || tag == 0x3a || tag == 0x42;
     }
 
     private static String firstLine(String s) {

@@ -283,6 +283,19 @@ final class ViTImporter {
         return null;
     }
 
+    /** A float constant (weights, biases, LayerNorm parameters, embeddings); null for activations. */
+    private Tensor weightOf(Value v) {
+        if (v == null || v instanceof Act) return null;
+        if (v instanceof Ints) {
+            String name = "";
+            for (String n : node.getInputList()) if (env.get(n) == v) name = " '" + n + "'";
+            throw new Refusal("the weight" + name + " is an integer tensor, not floating point");
+        }
+        Tensor t = ((Const) v).t();
+        if (!t.type.isFloat()) throw new Refusal("the weight " + t.describe() + " is not floating point");
+        return t;
+    }
+
     /** A single number, or null when the value is not a 1-element constant. */
     private static Double scalar(Value v) {
         if (v instanceof Const c && c.t().numel() == 1) return c.t().getDouble(0);
@@ -885,8 +898,8 @@ final class ViTImporter {
     }
 
     /** A constant that broadcasts along the last axis only: [n] or [1, ..., 1, n]; else null. */
-    private static Tensor channelVector(Act a, Value c, long n) {
-        Tensor t = tensorOf(c);
+    private Tensor channelVector(Act a, Value c, long n) {
+        Tensor t = weightOf(c);
         if (t == null || t.rank() > a.rank() || t.rank() == 0) return null;
         for (int i = 0; i < t.rank() - 1; i++) if (t.shape[i] != 1) return null;
         if (t.shape[t.rank() - 1] != n) return null;
@@ -1092,7 +1105,7 @@ final class ViTImporter {
         if (axis != a.rank() - 1) throw new Refusal("normalises from axis " + axis + "; a ViT normalises over the last axis only");
         Sem.Stream s = normalisable(a);
         long d = widthOf(a);
-        Tensor gamma = tensorOf(need(1)), beta = present(2) ? tensorOf(in(2)) : null;
+        Tensor gamma = weightOf(need(1)), beta = present(2) ? weightOf(in(2)) : null;
         if (gamma == null || gamma.numel() != d || (beta != null && beta.numel() != d))
             throw new Refusal("LayerNorm parameters are not constant vectors of the model width " + d);
         float eps = attrFloat("epsilon", 1e-5f);
@@ -1122,9 +1135,9 @@ final class ViTImporter {
         if (!(x.sem instanceof Sem.Image img)) throw new Refusal("a convolution over " + describe(x.sem) + "; a ViT has one, the patch embedding");
         if (x.rank() != 4 || x.axes.get(0).size() > 1 || !x.full(Space.IMG_C) || x.find(Space.IMG_C).get(0)[0] != 1)
             throw new Refusal("the patch embedding does not read the images as given [N, C, H, W]");
-        Tensor w = tensorOf(need(1));
+        Tensor w = weightOf(need(1));
         if (w == null || w.rank() != 4) throw new Refusal("the convolution weight is not a constant 4-D tensor");
-        Tensor b = present(2) ? tensorOf(in(2)) : null;
+        Tensor b = present(2) ? weightOf(in(2)) : null;
         long d = w.shape[0], c = w.shape[1], kh = w.shape[2], kw = w.shape[3];
         long[] strides = attrInts("strides"), pads = attrInts("pads"), dil = attrInts("dilations"), ks = attrInts("kernel_shape");
         String autoPad = attrString("auto_pad", "NOTSET");
@@ -1251,7 +1264,7 @@ final class ViTImporter {
     }
 
     private Value addPositions(Act a, Value c) {
-        Tensor pos = tensorOf(c);
+        Tensor pos = weightOf(c);
         if (pos == null) throw new Refusal("adds a batch-dependent value to the tokens");
         if (a.sem instanceof Sem.Patches ps) {
             if (ps.pos() != null) throw new Refusal("adds a second position embedding to the patches");
@@ -1313,7 +1326,7 @@ final class ViTImporter {
     private Value matmul() {
         Value x = need(0), y = need(1);
         if (x instanceof Act a && isConstant(y)) {
-            Tensor w = tensorOf(y);
+            Tensor w = weightOf(y);
             if (w.rank() != 2) throw new Refusal("multiplies by a " + w.rank() + "-D constant; a linear layer's weight is 2-D");
             return linear(a, w, null, 1.0);
         }
@@ -1330,13 +1343,13 @@ final class ViTImporter {
         if (!(x instanceof Act a) || !isConstant(y)) throw new Refusal("Gemm is a linear layer only when A is an activation and B a constant");
         if (attrInt("transA", 0) != 0) throw new Refusal("Gemm with transA over an activation");
         if (a.rank() != 2) throw new Refusal("Gemm over a " + a.rank() + "-D activation", true);
-        Tensor w = tensorOf(y);
+        Tensor w = weightOf(y);
         if (w.rank() != 2) throw new Refusal("Gemm weight is not 2-D", true);
         if (attrInt("transB", 0) != 0) w = w.transpose(new int[] {1, 0});
         double alpha = attrFloat("alpha", 1f), beta = attrFloat("beta", 1f);
         Tensor bias = null;
         if (present(2)) {
-            Tensor c = tensorOf(in(2));
+            Tensor c = weightOf(in(2));
             if (c == null) throw new Refusal("Gemm's C is not a constant");
             long out = w.shape[1];
             if (c.numel() == out && (c.rank() == 1 || (c.rank() == 2 && c.shape[0] == 1))) bias = c.reshape(new long[] {out});
