@@ -124,37 +124,51 @@ final class OnnxFile implements AutoCloseable {
 
     /** A TensorProto (initializer or a Constant's value) as a tensor; {@code what} names it in errors. */
     Tensor tensor(Onnx.TensorProto p, String what) throws ModelFormatException {
+        return decode(p, what, path + ": ", this);
+    }
+
+    /** A tensor held inline in a TensorProto (raw_data or the typed fields), as ONNX's test data files are. */
+    static Tensor decodeInline(Onnx.TensorProto p, String what) throws ModelFormatException {
+        return decode(p, what, "", null);
+    }
+
+    private static Tensor decode(Onnx.TensorProto p, String what, String prefix, OnnxFile file) throws ModelFormatException {
         ElemType type = ElemType.of(p.getDataType());
         if (type == null)
-            throw new UnsupportedModelException(path + ": " + what + " has element type " + ElemType.onnxName(p.getDataType())
+            throw new UnsupportedModelException(prefix + what + " has element type " + ElemType.onnxName(p.getDataType())
                     + ", which jvit does not support");
-        if (p.hasSegment()) throw new UnsupportedModelException(path + ": " + what + " is a segmented tensor, which jvit does not support");
+        if (p.hasSegment()) throw new UnsupportedModelException(prefix + what + " is a segmented tensor, which jvit does not support");
         long[] shape = new long[p.getDimsCount()];
         long n = 1;
         for (int i = 0; i < shape.length; i++) {
             shape[i] = p.getDims(i);
-            if (shape[i] < 0) throw new ModelFormatException(path + ": " + what + " has a negative dimension " + shape[i]);
-            n = Math.multiplyExact(n, shape[i]);
+            if (shape[i] < 0) throw new ModelFormatException(prefix + what + " has a negative dimension " + shape[i]);
+            try {
+                n = Math.multiplyExact(n, shape[i]);
+            } catch (ArithmeticException e) {
+                throw new ModelFormatException(prefix + what + " has an impossibly large shape");
+            }
         }
         long need = n * type.size;
         String shapeText = type + java.util.Arrays.toString(shape);
         MemorySegment data;
         if (p.getDataLocation() == Onnx.TensorProto.DataLocation.EXTERNAL) {
-            data = external(p, what, need, shapeText);
+            if (file == null) throw new ModelFormatException(prefix + what + " refers to external data");
+            data = file.external(p, what, need, shapeText);
         } else if (p.hasRawData()) {
             ByteString raw = p.getRawData();
             if (raw.size() != need)
-                throw new ModelFormatException(path + ": " + what + " holds " + raw.size() + " bytes of data, its shape " + shapeText
+                throw new ModelFormatException(prefix + what + " holds " + raw.size() + " bytes of data, its shape " + shapeText
                         + " needs " + need);
             ByteBuffer bb = raw.asReadOnlyByteBuffer();
             data = bb.isDirect() ? MemorySegment.ofBuffer(bb) : MemorySegment.ofArray(raw.toByteArray());
         } else {
-            data = typed(p, type, n, what, shapeText);
+            data = typed(p, type, n, prefix + what, shapeText);
         }
         return Tensor.contiguous(p.getName(), type, shape, data);
     }
 
-    private MemorySegment typed(Onnx.TensorProto p, ElemType type, long n, String what, String shapeText) throws ModelFormatException {
+    private static MemorySegment typed(Onnx.TensorProto p, ElemType type, long n, String what, String shapeText) throws ModelFormatException {
         int count;
         switch (type) {
             case FLOAT -> count = p.getFloatDataCount();
@@ -164,7 +178,7 @@ final class OnnxFile implements AutoCloseable {
             default -> count = p.getInt32DataCount();
         }
         if (count != n)
-            throw new ModelFormatException(path + ": " + what + " holds " + count + " values, its shape " + shapeText + " needs " + n);
+            throw new ModelFormatException(what + " holds " + count + " values, its shape " + shapeText + " needs " + n);
         MemorySegment s = MemorySegment.ofArray(new byte[Math.toIntExact(n * type.size)]);
         for (int i = 0; i < n; i++) {
             long o = (long) i * type.size;
