@@ -10,8 +10,9 @@ import java.lang.foreign.ValueLayout;
  * micro-kernel reads it as one forward stream. The last panel is zero-padded, and so is the bias,
  * which keeps edge handling out of the kernel. 64-byte aligned: unaligned 512-bit loads are slow.
  */
-public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemorySegment bias) {
+public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemorySegment bias) implements PackedLinear {
 
+    @Override
     public int paddedN() { return panels * Matmul.NR; }
 
     long panelOffset(int panel) { return (long) panel * k * Matmul.NR * 4; }
@@ -37,5 +38,11 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
         return new PackedMatrix(n, k, panels, data, bias);
     }
 
+    @Override
     public long byteSize() { return data.byteSize() + bias.byteSize(); }
+
+    @Override
+    public void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue) {
+        Matmul.multiply(pool, a, lda, m, this, c, ldc, epilogue);
+    }
 }

@@ -33,21 +33,28 @@ public final class VisionTransformer implements AutoCloseable {
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final int LANES = VectorMath.LANES;
 
-    private record Block(MemorySegment norm1Gamma, MemorySegment norm1Beta, PackedMatrix qkv, PackedMatrix proj,
-                         MemorySegment norm2Gamma, MemorySegment norm2Beta, PackedMatrix fc1, PackedMatrix fc2) {}
+    private record Block(MemorySegment norm1Gamma, MemorySegment norm1Beta, PackedLinear qkv, PackedLinear proj,
+                         MemorySegment norm2Gamma, MemorySegment norm2Beta, PackedLinear fc1, PackedLinear fc2) {}
 
     private final ViTConfig config;
     private final List<String> labels;
     private final Arena arena = Arena.ofShared();
     private final WorkerPool pool;
     private final Attention attention;
-    private final PackedMatrix patchEmbedding;
+    private final PackedLinear patchEmbedding;
     private final float[] classToken, distillationToken, positionEmbedding;
     private final Block[] blocks;
     private final MemorySegment normGamma, normBeta;
-    private final PackedMatrix preLogits, head, distillationHead;
+    private final PackedLinear preLogits, head, distillationHead;
     private final long packedBytes;
     private final Map<Integer, MemorySegment> positionsBySize = new HashMap<>();
+
+    /** Parts of the forward pass that {@link #kernelNanos()} times when profiling is on. */
+    public enum Stage { PATCH_EMBEDDING, LAYER_NORM, QKV_MATMUL, ATTENTION, PROJ_MATMUL, MLP_FC1_GELU, MLP_FC2, HEAD }
+
+    private boolean profiling;
+    private final long[] stageNanos = new long[Stage.values().length];
+    private long stageStart;
 
     private Arena bufferArena = Arena.ofShared();
     private int capacityRows = -1, capacityImages = -1;
@@ -60,7 +67,7 @@ public final class VisionTransformer implements AutoCloseable {
         ViTWeights w = model.weights();
         this.pool = new WorkerPool(threads);
         this.attention = new Attention(threads, config.heads(), config.headDim());
-        this.patchEmbedding = PackedMatrix.pack(w.patchEmbedding(), arena);
+        this.patchEmbedding = PackedLinear.pack(w.patchEmbedding(), arena);
         this.classToken = floats(w.classToken());
         this.distillationToken = w.distillationToken() == null ? null : floats(w.distillationToken());
         this.positionEmbedding = floats(w.positionEmbedding());
@@ -68,21 +75,42 @@ public final class VisionTransformer implements AutoCloseable {
         long bytes = patchEmbedding.byteSize();
         for (int i = 0; i < blocks.length; i++) {
             EncoderBlock b = w.blocks().get(i);
-            blocks[i] = new Block(copy(b.norm1().gamma()), copy(b.norm1().beta()), PackedMatrix.pack(b.qkv(), arena),
-                    PackedMatrix.pack(b.proj(), arena), copy(b.norm2().gamma()), copy(b.norm2().beta()),
-                    PackedMatrix.pack(b.fc1(), arena), PackedMatrix.pack(b.fc2(), arena));
+            blocks[i] = new Block(copy(b.norm1().gamma()), copy(b.norm1().beta()), PackedLinear.pack(b.qkv(), arena),
+                    PackedLinear.pack(b.proj(), arena), copy(b.norm2().gamma()), copy(b.norm2().beta()),
+                    PackedLinear.pack(b.fc1(), arena), PackedLinear.pack(b.fc2(), arena));
             bytes += blocks[i].qkv.byteSize() + blocks[i].proj.byteSize() + blocks[i].fc1.byteSize() + blocks[i].fc2.byteSize();
         }
         this.normGamma = copy(w.finalNorm().gamma());
         this.normBeta = copy(w.finalNorm().beta());
-        this.preLogits = w.preLogits() == null ? null : PackedMatrix.pack(w.preLogits(), arena);
-        this.head = w.head() == null || config.numClasses() == 0 ? null : PackedMatrix.pack(w.head(), arena);
-        this.distillationHead = config.distilled() && w.distillationHead() != null ? PackedMatrix.pack(w.distillationHead(), arena) : null;
-        for (PackedMatrix p : new PackedMatrix[] {preLogits, head, distillationHead}) if (p != null) bytes += p.byteSize();
+        this.preLogits = w.preLogits() == null ? null : PackedLinear.pack(w.preLogits(), arena);
+        this.head = w.head() == null || config.numClasses() == 0 ? null : PackedLinear.pack(w.head(), arena);
+        this.distillationHead = config.distilled() && w.distillationHead() != null ? PackedLinear.pack(w.distillationHead(), arena) : null;
+        for (PackedLinear p : new PackedLinear[] {preLogits, head, distillationHead}) if (p != null) bytes += p.byteSize();
         this.packedBytes = bytes;
     }
 
     public ViTConfig config() { return config; }
+
+    /** Turns per-stage timing on or off (it costs two clock reads per stage) and clears the counters. */
+    public synchronized void profile(boolean on) {
+        profiling = on;
+        java.util.Arrays.fill(stageNanos, 0);
+    }
+
+    /** Nanoseconds spent per {@link Stage} since profiling was turned on, indexed by ordinal. */
+    public synchronized long[] kernelNanos() { return stageNanos.clone(); }
+
+    private void mark() {
+        if (profiling) stageStart = System.nanoTime();
+    }
+
+    private void done(Stage s) {
+        if (profiling) {
+            long now = System.nanoTime();
+            stageNanos[s.ordinal()] += now - stageStart;
+            stageStart = now;
+        }
+    }
 
     public List<String> labels() { return labels; }
 
@@ -119,6 +147,7 @@ public final class VisionTransformer implements AutoCloseable {
         int tokens = tokensFor(imageSize);
         int dp = Matmul.padCols(d);
         int rows = Matmul.padRows(images);
+        mark();
         // final LayerNorm on the CLS (and distillation) tokens only: the head reads nothing else
         gatherPrefix(images, tokens, 0, prefixIn, dp);
         LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
@@ -129,6 +158,7 @@ public final class VisionTransformer implements AutoCloseable {
             float[] dist = headLogits(prefixIn, rows, distillationHead, logitsB);
             for (int i = 0; i < logits.length; i++) logits[i] = (logits[i] + dist[i]) * 0.5f;
         }
+        done(Stage.HEAD);
         assert logits.length == images * nc;
         return logits;
     }
@@ -166,16 +196,16 @@ public final class VisionTransformer implements AutoCloseable {
         return g * g + config.prefixTokens();
     }
 
-    private float[] headLogits(MemorySegment in, int rows, PackedMatrix h, MemorySegment out) {
+    private float[] headLogits(MemorySegment in, int rows, PackedLinear h, MemorySegment out) {
         int dp = Matmul.padCols(config.width());
         MemorySegment src = in;
         long lds = dp;
         if (preLogits != null) {
-            Matmul.multiply(null, in, dp, rows, preLogits, prefixOut, preLogits.paddedN(), Matmul.Epilogue.TANH);
+            preLogits.multiply(null, in, dp, rows, prefixOut, preLogits.paddedN(), Matmul.Epilogue.TANH);
             src = prefixOut;
             lds = preLogits.paddedN();
         }
-        Matmul.multiply(null, src, lds, rows, h, out, h.paddedN(), Matmul.Epilogue.STORE);
+        h.multiply(null, src, lds, rows, out, h.paddedN(), Matmul.Epilogue.STORE);
         int nc = config.numClasses(), images = rows;
         float[] logits = new float[images * nc];
         for (int b = 0; b < images; b++) MemorySegment.copy(out, JAVA_FLOAT, (long) b * h.paddedN() * 4, logits, b * nc, nc);
@@ -207,6 +237,7 @@ public final class VisionTransformer implements AutoCloseable {
         int grid = imageSize / c.patchSize(), np = grid * grid, prefix = c.prefixTokens();
         int m = Matmul.padRows(images * tokens);
 
+        mark();
         // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
         int p = c.patchSize(), pd = c.patchDim();
         long ldp = patchLd();
@@ -221,7 +252,7 @@ public final class VisionTransformer implements AutoCloseable {
                             MemorySegment.copy(pixels, src, patches, JAVA_FLOAT, row + col * 4L, p);
                         }
                 }
-        Matmul.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchEmbedding, patchOut, dp, Matmul.Epilogue.STORE);
+        patchEmbedding.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchOut, dp, Matmul.Epilogue.STORE);
 
         // tokens: [CLS, (dist), patches] + position embeddings
         MemorySegment pos = positions(imageSize);
@@ -233,15 +264,24 @@ public final class VisionTransformer implements AutoCloseable {
                 addRows(patchOut, (long) (b * np + t) * dp, pos, prefix + t, x, (rowBase + prefix + t) * dp, d);
         }
 
+        done(Stage.PATCH_EMBEDDING);
+
         int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
         for (Block blk : blocks) {
             LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
-            Matmul.multiply(pool, xn, dp, m, blk.qkv, qkv, qkvLd, Matmul.Epilogue.STORE);
+            done(Stage.LAYER_NORM);
+            blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE);
+            done(Stage.QKV_MATMUL);
             attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
-            Matmul.multiply(pool, attn, dp, m, blk.proj, x, dp, Matmul.Epilogue.RESIDUAL);
+            done(Stage.ATTENTION);
+            blk.proj.multiply(pool, attn, dp, m, x, dp, Matmul.Epilogue.RESIDUAL);
+            done(Stage.PROJ_MATMUL);
             LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
-            Matmul.multiply(pool, xn, dp, m, blk.fc1, hidden, hidLd, Matmul.Epilogue.GELU);
-            Matmul.multiply(pool, hidden, hidLd, m, blk.fc2, x, dp, Matmul.Epilogue.RESIDUAL);
+            done(Stage.LAYER_NORM);
+            blk.fc1.multiply(pool, xn, dp, m, hidden, hidLd, Matmul.Epilogue.GELU);
+            done(Stage.MLP_FC1_GELU);
+            blk.fc2.multiply(pool, hidden, hidLd, m, x, dp, Matmul.Epilogue.RESIDUAL);
+            done(Stage.MLP_FC2);
         }
     }
 

@@ -1,0 +1,34 @@
+package io.jvit.engine;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A Linear layer's weights re-laid for a matmul kernel at load time. The F32 form is
+ * {@link PackedMatrix}; quantized forms implement the same contract so the forward pass does not
+ * care which it runs.
+ */
+public interface PackedLinear {
+    /** Outputs. */
+    int n();
+
+    /** Inputs. */
+    int k();
+
+    /** Output columns including padding: the minimum row stride of C. */
+    int paddedN();
+
+    /** Off-heap bytes held. */
+    long byteSize();
+
+    /** C = epilogue(A W^T + b): A is M x K (stride lda floats, M a multiple of {@link Matmul#MR}), C stride ldc >= paddedN(). */
+    void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue);
+
+    /** Packs a Linear in the form its dtype calls for. */
+    static PackedLinear pack(Linear l, Arena arena) {
+        return switch (l.dtype()) {
+            case F32 -> PackedMatrix.pack(l, arena);
+            case I8 -> PackedMatrix.pack(l, arena); // dequantised to F32 until the int8 kernel lands
+        };
+    }
+}

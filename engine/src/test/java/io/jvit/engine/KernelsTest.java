@@ -1,0 +1,156 @@
+package io.jvit.engine;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Each Vector API kernel against its scalar reference, on sizes that are not multiples of the vector length. */
+class KernelsTest {
+
+    @ParameterizedTest(name = "matmul {0}x{1}x{2} {3} threads={4}")
+    @CsvSource({"1,1,1,STORE,1", "3,17,5,STORE,1", "13,37,33,STORE,2", "197,48,144,STORE,2", "8,64,1000,STORE,2",
+            "29,101,67,GELU,2", "29,101,67,RESIDUAL,2", "9,31,24,TANH,1", "64,768,96,STORE,2"})
+    void matmulMatchesReference(int m, int k, int n, Matmul.Epilogue ep, int threads) {
+        Random r = new Random(m * 31L + k * 7L + n);
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads)) {
+            Linear w = TestModels.linear(arena, r, n, k, true);
+            float[] a = TestModels.randn(r, m * k, 1);
+            float[] prior = TestModels.randn(r, m * n, 1);
+            int mp = Matmul.padRows(m);
+            long lda = k + 3, ldc = Matmul.padCols(n) + Matmul.NR; // strides wider than needed on purpose
+            MemorySegment as = arena.allocate(mp * lda * 4, 64), cs = arena.allocate(mp * ldc * 4, 64);
+            for (int i = 0; i < m; i++) {
+                MemorySegment.copy(a, i * k, as, ValueLayout.JAVA_FLOAT, i * lda * 4, k);
+                MemorySegment.copy(prior, i * n, cs, ValueLayout.JAVA_FLOAT, i * ldc * 4, n);
+            }
+            Matmul.multiply(pool, as, lda, mp, PackedMatrix.pack(w, arena), cs, ldc, ep);
+            float[] ref = Reference.linear(a, m, k, w);
+            for (int i = 0; i < ref.length; i++) {
+                ref[i] = switch (ep) {
+                    case STORE -> ref[i];
+                    case GELU -> (float) Reference.gelu(ref[i]);
+                    case RESIDUAL -> ref[i] + prior[i];
+                    case TANH -> (float) Math.tanh(ref[i]);
+                };
+            }
+            float[] got = new float[m * n];
+            for (int i = 0; i < m; i++) MemorySegment.copy(cs, ValueLayout.JAVA_FLOAT, i * ldc * 4, got, i * n, n);
+            TestModels.assertClose(ref, got, 1e-5, "matmul " + ep);
+        }
+    }
+
+    @Test
+    void layerNormMatchesReference() {
+        Random r = new Random(1);
+        for (int d : new int[] {1, 7, 17, 48, 100, 768}) {
+            int rows = 37;
+            float[] x = TestModels.randn(r, rows * d, 3), g = TestModels.randn(r, d, 1), b = TestModels.randn(r, d, 1);
+            for (int i = 0; i < x.length; i++) x[i] += 5; // an offset mean exercises the two-pass variance
+            float[] ref = new float[x.length];
+            Reference.layerNorm(x, rows, d, g, b, 1e-6f, ref);
+            try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2)) {
+                MemorySegment xs = TestModels.seg(arena, x), ys = arena.allocate(x.length * 4L, 64);
+                LayerNorm.apply(pool, xs, d, ys, d, rows, d, TestModels.seg(arena, g), TestModels.seg(arena, b), 1e-6f);
+                TestModels.assertClose(ref, ys.toArray(ValueLayout.JAVA_FLOAT), 2e-6, "layernorm d=" + d);
+            }
+        }
+    }
+
+    @Test
+    void softmaxMatchesReference() {
+        Random r = new Random(2);
+        for (int n : new int[] {1, 2, 15, 16, 17, 197, 1000}) {
+            float[] x = TestModels.randn(r, n, 4);
+            float[] ref = x.clone();
+            Reference.softmax(ref, 0, n);
+            float[] got = Softmax.of(x, 0, n);
+            TestModels.assertClose(ref, got, 1e-6, "softmax n=" + n);
+            double sum = 0;
+            for (float v : got) sum += v;
+            assertEquals(1.0, sum, 1e-5);
+        }
+    }
+
+    @Test
+    void expErfAndGeluAreAccurate() {
+        double maxExpRel = 0, maxErf = 0, maxGelu = 0, maxTanh = 0;
+        int lanes = VectorMath.LANES;
+        float[] xs = new float[lanes];
+        for (float x0 = -30f; x0 < 30f; x0 += 0.0137f * lanes) {
+            for (int i = 0; i < lanes; i++) xs[i] = x0 + i * 0.0137f;
+            var v = jdk.incubator.vector.FloatVector.fromArray(VectorMath.F, xs, 0);
+            float[] e = VectorMath.exp(v).toArray(), f = VectorMath.erf(v).toArray(), g = VectorMath.gelu(v).toArray(),
+                    t = VectorMath.tanh(v).toArray();
+            for (int i = 0; i < lanes; i++) {
+                double x = xs[i];
+                maxExpRel = Math.max(maxExpRel, Math.abs(e[i] - Math.exp(x)) / Math.exp(x));
+                maxErf = Math.max(maxErf, Math.abs(f[i] - Reference.erf(x)));
+                maxGelu = Math.max(maxGelu, Math.abs(g[i] - Reference.gelu(x)) / Math.max(1, Math.abs(x)));
+                maxTanh = Math.max(maxTanh, Math.abs(t[i] - Math.tanh(x)));
+            }
+        }
+        assertTrue(maxExpRel < 5e-7, "exp relative error " + maxExpRel);
+        assertTrue(maxErf < 5e-7, "erf absolute error " + maxErf);
+        assertTrue(maxGelu < 5e-7, "gelu error " + maxGelu);
+        assertTrue(maxTanh < 1e-6, "tanh error " + maxTanh);
+        assertEquals(0.8427007929497149, Reference.erf(1), 1e-15);
+        assertEquals(0.9999779095030014, Reference.erf(3), 1e-15);
+        assertEquals(-0.9953222650189527, Reference.erf(-2), 1e-15);
+    }
+
+    @ParameterizedTest(name = "attention images={0} tokens={1} heads={2} d={3}")
+    @CsvSource({"1,1,1,16", "1,5,2,8", "2,17,3,16", "1,197,3,64", "3,70,2,24", "1,130,1,40", "2,33,4,7"})
+    void attentionMatchesReference(int images, int tokens, int heads, int d) {
+        Random r = new Random(tokens * 13L + heads);
+        int w = heads * d;
+        float[] q = TestModels.randn(r, images * tokens * w, 1), k = TestModels.randn(r, images * tokens * w, 1),
+                v = TestModels.randn(r, images * tokens * w, 1);
+        int ldq = Matmul.padCols(3 * w), ldo = Matmul.padCols(w);
+        int rows = images * tokens + Attention.QB + Matmul.MR;
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2); Attention att = new Attention(2, heads, d)) {
+            MemorySegment qkv = arena.allocate((long) rows * ldq * 4 + Matmul.NR * 4L, 64), out = arena.allocate((long) rows * ldo * 4, 64);
+            for (int t = 0; t < images * tokens; t++) {
+                MemorySegment.copy(q, t * w, qkv, ValueLayout.JAVA_FLOAT, (long) t * ldq * 4, w);
+                MemorySegment.copy(k, t * w, qkv, ValueLayout.JAVA_FLOAT, ((long) t * ldq + w) * 4, w);
+                MemorySegment.copy(v, t * w, qkv, ValueLayout.JAVA_FLOAT, ((long) t * ldq + 2L * w) * 4, w);
+            }
+            att.forward(pool, qkv, ldq, images, tokens, out, ldo);
+            for (int b = 0; b < images; b++) {
+                int o = b * tokens * w;
+                float[] ref = Reference.attention(java.util.Arrays.copyOfRange(q, o, o + tokens * w),
+                        java.util.Arrays.copyOfRange(k, o, o + tokens * w), java.util.Arrays.copyOfRange(v, o, o + tokens * w), tokens, heads, d);
+                float[] got = new float[tokens * w];
+                for (int t = 0; t < tokens; t++)
+                    MemorySegment.copy(out, ValueLayout.JAVA_FLOAT, ((long) (b * tokens + t) * ldo) * 4, got, t * w, w);
+                TestModels.assertClose(ref, got, 2e-5, "attention image " + b);
+            }
+        }
+    }
+
+    @Test
+    void attentionMemoryIsLinearInTokens() {
+        long a = Attention.keyBufferBytes(1, 1024, 768), b = Attention.keyBufferBytes(1, 4096, 768);
+        assertEquals(4.0, (double) b / a, 0.01);
+    }
+
+    @Test
+    void positionEmbeddingResampleKeepsNativeGridAndPrefix() {
+        Random r = new Random(3);
+        float[] pos = TestModels.randn(r, (1 + 16) * 5, 1);
+        assertArrayEquals(pos, PositionEmbedding.resample(pos, 1, 4, 4, 5));
+        float[] up = PositionEmbedding.resample(pos, 1, 4, 8, 5);
+        assertEquals((1 + 64) * 5, up.length);
+        for (int i = 0; i < 5; i++) assertEquals(pos[i], up[i]);
+        // a constant field stays constant under bicubic resampling (weights sum to one)
+        float[] flat = new float[(1 + 16) * 2];
+        java.util.Arrays.fill(flat, 0.25f);
+        for (float f : PositionEmbedding.resample(flat, 1, 4, 7, 2)) assertEquals(0.25f, f, 1e-6);
+    }
+}

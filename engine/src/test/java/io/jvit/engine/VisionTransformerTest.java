@@ -1,0 +1,52 @@
+package io.jvit.engine;
+
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The fast forward pass against the scalar reference forward pass on random models. */
+class VisionTransformerTest {
+
+    private static void check(ViTConfig c, int images, int threads) {
+        try (Arena arena = Arena.ofShared()) {
+            ViTModel model = TestModels.model(arena, c, 42);
+            float[] pixels = TestModels.randn(new Random(7), images * c.channels() * c.imageSize() * c.imageSize(), 1);
+            float[] ref = Reference.classify(model, pixels, images);
+            try (VisionTransformer vt = new VisionTransformer(model, threads)) {
+                float[] got = vt.classify(pixels, images);
+                TestModels.assertClose(ref, got, 1e-4, c.summary());
+                // reused buffers give the same answer; a smaller batch after a larger one too
+                assertArrayEquals(got, vt.classify(pixels, images));
+                float[] one = vt.classify(java.util.Arrays.copyOf(pixels, c.channels() * c.imageSize() * c.imageSize()), 1);
+                TestModels.assertClose(java.util.Arrays.copyOf(ref, c.numClasses()), one, 1e-4, "batch 1");
+            }
+        }
+    }
+
+    @Test
+    void plainVit() {
+        check(new ViTConfig(32, 8, 3, 48, 2, 3, 192, 10, 1e-6f, false, 0), 3, 2);
+    }
+
+    @Test
+    void oddSizesDistilledPreLogits() {
+        check(new ViTConfig(30, 6, 3, 40, 2, 5, 72, 7, 1e-12f, true, 0), 2, 1);
+        check(new ViTConfig(28, 4, 1, 36, 1, 3, 50, 13, 1e-6f, false, 20), 2, 2);
+    }
+
+    @Test
+    void otherImageSizeResamplesPositions() {
+        ViTConfig c = new ViTConfig(32, 8, 3, 32, 1, 2, 64, 5, 1e-6f, false, 0);
+        try (Arena arena = Arena.ofShared(); VisionTransformer vt = new VisionTransformer(TestModels.model(arena, c, 1), 2)) {
+            float[] px = TestModels.randn(new Random(1), 3 * 48 * 48, 1);
+            float[] logits = vt.classify(px, 1, 48);
+            assertEquals(5, logits.length);
+            for (float f : logits) assertTrue(Float.isFinite(f));
+            assertThrows(IllegalArgumentException.class, () -> vt.classify(new float[3 * 30 * 30], 1, 30));
+            assertThrows(IllegalArgumentException.class, () -> vt.classify(new float[7], 1));
+        }
+    }
+}
