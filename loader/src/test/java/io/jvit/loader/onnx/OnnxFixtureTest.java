@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.jvit.engine.ViTModel;
 import io.jvit.engine.VisionTransformer;
 import io.jvit.loader.LoadOptions;
+import io.jvit.loader.ModelLoader;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -12,7 +13,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -20,6 +20,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every ONNX fixture (torchvision, Hugging Face-style, timm-style, DeiT from timm and HF; opsets 14
  * and 17; one with external data) imported and run on the engine: logits within 1e-4 x max|logit| of
  * PyTorch's, same top-1, at batch 3 and batch 1.
+ * <p>
+ * And the same model loaded from safetensors ({@link ModelLoader}) gives bit-identical logits: the
+ * importer recovers exactly the engine's weights (an [in, out] MatMul weight transposed back is the
+ * same floats, LayerNorm epsilon the same float32, the attention scale 1/sqrt(d) left to the engine
+ * rather than folded into the queries), so the engine computes exactly the same thing.
  */
 class OnnxFixtureTest {
 
@@ -58,8 +63,18 @@ class OnnxFixtureTest {
             assertEquals("onnx", model.info().get("format"));
             assertEquals(e.get("opset").asText(), model.info().get("opset"));
             assertEquals(e.get("convention").asText(), model.info().get("convention"));
-            try (VisionTransformer vt = new VisionTransformer(model, 2)) {
-                compare(file + " batch " + batch, expect, vt.classify(input, batch), batch, classes);
+            // a bare torchvision safetensors file cannot tell its heads; the ONNX graph can
+            LoadOptions st = LoadOptions.DEFAULT.withHeads(meta.get("heads").asInt());
+            try (VisionTransformer vt = new VisionTransformer(model, 2);
+                 ViTModel sm = ModelLoader.load(fx.resolve(meta.get("model").asText()), st);
+                 VisionTransformer vs = new VisionTransformer(sm, 2)) {
+                float[] logits = vt.classify(input, batch);
+                compare(file + " batch " + batch, expect, logits, batch, classes);
+                assertEquals(sm.config(), c, file + ": config from safetensors vs ONNX");
+                float[] fromSt = vs.classify(input, batch);
+                for (int i = 0; i < logits.length; i++)
+                    assertEquals(Float.floatToRawIntBits(fromSt[i]), Float.floatToRawIntBits(logits[i]),
+                            file + ": logit " + i + " differs from the safetensors model's: " + fromSt[i] + " vs " + logits[i]);
                 int per = input.length / batch;
                 float[] one = vt.classify(Arrays.copyOf(input, per), 1);
                 compare(file + " batch 1", Arrays.copyOf(expect, classes), one, 1, classes);
@@ -95,6 +110,4 @@ class OnnxFixtureTest {
         for (int i = 1; i < n; i++) if (v[off + i] > v[off + best]) best = i;
         return best;
     }
-
-    static void assertLogits(float[] a, float[] b) { assertArrayEquals(a, b); }
 }
