@@ -81,7 +81,7 @@ public final class OnnxLoader {
         info.put("batch", imp.batchDim.isConst() ? "fixed " + imp.batchDim.value() + " in the graph (jvit runs any batch)" : "dynamic");
         info.put("graph", m.getGraph().getNodeCount() + " nodes (" + imp.liveNodes + " used), " + m.getGraph().getInitializerCount() + " initializers");
         info.put("weights", String.format("%d tensors used in place (%.1f MB), %d copied once into the engine layout (%.1f MB)",
-                asm.stats.aliased, asm.stats.aliasedBytes / 1e6, asm.stats.copied, asm.stats.copiedBytes / 1e6));
+                asm.linears.aliased, asm.linears.aliasedBytes / 1e6, asm.linears.copied, asm.linears.copiedBytes / 1e6));
         if (!f.externalFiles.isEmpty()) info.put("external_data", String.join(", ", f.externalFiles));
         info.put("source", f.path.toString());
         return info;
