@@ -55,9 +55,10 @@ public final class OnnxLoader {
         } catch (ModelFormatException | RuntimeException e) {
             f.close();
             if (e instanceof ModelFormatException m) throw m;
-            if (e instanceof IllegalArgumentException || e instanceof IllegalStateException || e instanceof ArithmeticException)
-                throw new UnsupportedModelException(file + ": " + e.getMessage());
-            throw e;
+            // a ViT the engine rejects (IllegalArgumentException from its records) or an unforeseen case: one line still
+            String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse("");
+            if (!(e instanceof IllegalArgumentException || e instanceof IllegalStateException)) msg = "cannot import it (" + e.getClass().getSimpleName() + ": " + msg + ")";
+            throw new UnsupportedModelException(file + ": " + msg);
         }
     }
 
