@@ -26,6 +26,9 @@ public final class ClassifyCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
+    @picocli.CommandLine.ArgGroup(exclusive = false, heading = "%nPreprocessing (overrides the model's recipe):%n")
+    ImagePipeline.Options prep = new ImagePipeline.Options();
+
     @Option(names = {"-k", "--top"}, paramLabel = "K", description = "How many classes to print per image (default ${DEFAULT-VALUE}).")
     int top = 5;
 
@@ -42,13 +45,14 @@ public final class ClassifyCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (top < 1) throw new CliException(Exit.USAGE, "--top must be >= 1, got " + top);
         if (batch < 1) throw new CliException(Exit.USAGE, "--batch must be >= 1, got " + batch);
+        model.validate();
         Inputs.Expanded in = Inputs.expand(paths);
         PrintStream err = System.err;
         for (Inputs.Missing m : in.missing()) err.println("jvit: " + m.path() + ": " + m.reason());
         if (in.files().isEmpty()) throw new CliException(Exit.IO, "no images to classify");
         int failures = in.missing().size();
         try (ImageClassifier vit = model.open()) {
-            Images images = new Images(vit);
+            ImagePipeline images = ImagePipeline.of(vit, prep == null ? new ImagePipeline.Options() : prep);
             int per = images.pixelsPerImage();
             Progress progress = new Progress(in.files().size());
             List<Path> files = in.files();
@@ -62,13 +66,14 @@ public final class ClassifyCommand implements Callable<Integer> {
                         ok.add(files.get(i));
                     } catch (IOException e) {
                         progress.clear();
-                        err.println("jvit: " + files.get(i) + ": " + e.getMessage());
+                        String msg = e.getMessage();
+                        err.println("jvit: " + (msg.startsWith(files.get(i).toString()) ? msg : files.get(i) + ": " + msg));
                         failures++;
                     }
                 }
                 if (!ok.isEmpty()) {
                     if (ok.size() < end - start) px = java.util.Arrays.copyOf(px, ok.size() * per);
-                    List<List<ImageClassifier.Prediction>> res = vit.topK(px, ok.size(), top);
+                    List<List<ImageClassifier.Prediction>> res = vit.rank(vit.logits(px, ok.size(), images.size()), ok.size(), top);
                     progress.clear();
                     for (int i = 0; i < ok.size(); i++) print(ok.get(i), res.get(i));
                     System.out.flush();

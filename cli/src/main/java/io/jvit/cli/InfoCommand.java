@@ -81,6 +81,7 @@ public final class InfoCommand implements Callable<Integer> {
         m.put("parameters", String.format("%,d", vit.parameterCount()));
         m.put("packed_weights_MB", String.format("%.1f", vit.engine().packedWeightBytes() / 1e6));
         m.put("gflops_per_image", String.format("%.3f", c.gflopsPerImage(c.imageSize())));
+        m.put("preprocessing", vit.preprocessor().describe());
         List<String> labels = vit.labels();
         if (labels == null) m.put("labels", "none (class indices)");
         else m.put("labels", labels.size() <= 20 ? String.join(", ", labels) : String.join(", ", labels.subList(0, 20)) + ", ... (" + labels.size() + ")");

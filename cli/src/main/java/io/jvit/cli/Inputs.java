@@ -55,9 +55,7 @@ public final class Inputs {
     }
 
     static boolean isImageName(Path p) {
-        String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
-        int dot = n.lastIndexOf('.');
-        return dot > 0 && IMAGE_EXTENSIONS.contains(n.substring(dot + 1));
+        return io.jvit.loader.image.ImageLoader.hasImageExtension(p);
     }
 
     /** A glob relative to its longest wildcard-free leading folder; '**' crosses folders. */

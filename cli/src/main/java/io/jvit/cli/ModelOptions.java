@@ -41,8 +41,15 @@ public final class ModelOptions {
         return new LoadOptions(heads, eps, arch);
     }
 
-    public ImageClassifier open() {
+    /** Checks the options alone, before any input is touched. */
+    public void validate() {
         if (threads < 1) throw new CliException(Exit.USAGE, "--threads must be >= 1, got " + threads);
+        if (heads < 0) throw new CliException(Exit.USAGE, "--heads must be >= 1, got " + heads);
+        if (eps != null && !(eps > 0)) throw new CliException(Exit.USAGE, "--eps must be positive, got " + eps);
+    }
+
+    public ImageClassifier open() {
+        validate();
         Path p = modelPath();
         if (model == null && !Files.exists(p))
             throw new CliException(Exit.MODEL, "the bundled model is missing at " + p + "; pass --model PATH");

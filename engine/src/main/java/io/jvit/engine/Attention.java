@@ -1,7 +1,6 @@
 package io.jvit.engine;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.Arena;
@@ -16,13 +15,15 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
  * {@value #KB} with an online softmax (running max and sum per query), so no N x N score matrix
  * exists. Memory: the keys transposed per head (linear in tokens) plus a fixed scratch per worker.
  * <p>
- * Both products reuse {@link Matmul#kernel}: S = Q K^T with K^T laid out [d][tokens] as the
- * "panel", and O += P V with the value rows as the panel. Scores are kept in base 2
- * (scale * log2 e folded in) so the softmax uses exp2.
+ * Both products reuse {@link Matmul#kernel}: S = Q K^T with each key block transposed to
+ * [d][KB] as the "panel", and O += P V with the value rows as the panel. A pre-pass packs every
+ * head's keys (transposed, per block) and values (rows of padCols(d)) contiguously: read in
+ * place, a head's rows sit one qkv row (9 KB for ViT-B) apart, a TLB miss per row at long
+ * sequence lengths. Scores are kept in base 2 (scale * log2 e folded in) so the softmax uses exp2.
  */
 public final class Attention implements AutoCloseable {
     static final int QB = 32;
-    static final int KB = 64;
+    static final int KB = 256;
     private static final int LANES = VectorMath.LANES;
     private static final int NR = Matmul.NR;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -32,7 +33,8 @@ public final class Attention implements AutoCloseable {
     private final MemorySegment zeroBias;
     private final MemorySegment[] scores, outputs;   // per worker: [QB][KB], [QB][dPad]
     private final float[][] runMax, runSum;
-    private MemorySegment keysT = MemorySegment.NULL;    // [images*heads][d][tPad]
+    private MemorySegment keysT = MemorySegment.NULL;    // [images*heads][tPad/KB][d][KB]
+    private MemorySegment values = MemorySegment.NULL;   // [images*heads][tPad][dPad]
 
     public Attention(int workers, int heads, int headDim) {
         this.heads = heads;
@@ -54,6 +56,12 @@ public final class Attention implements AutoCloseable {
         return (long) images * width * tPad(tokens) * 4;
     }
 
+    /** All memory attention holds for a batch: packed keys and values plus the per-worker scratch. */
+    public long bytesFor(int images, int tokens) {
+        return keyBufferBytes(images, tokens, heads * headDim) + (long) images * heads * tPad(tokens) * dPad * 4
+                + scores.length * ((long) QB * KB * 4 + (long) QB * dPad * 4);
+    }
+
     private static int tPad(int tokens) { return (tokens + KB - 1) / KB * KB; }
 
     /**
@@ -67,11 +75,13 @@ public final class Attention implements AutoCloseable {
         int tp = tPad(tokens);
         long need = keyBufferBytes(images, tokens, width);
         if (keysT.byteSize() < need) keysT = arena.allocate(need, 64);
-        MemorySegment kt = keysT;
+        long needV = (long) images * heads * tp * dPad * 4;
+        if (values.byteSize() < needV) values = arena.allocate(needV, 64);
+        MemorySegment kt = keysT, vp = values;
         int pairs = images * heads;
-        run(pool, pairs, (w, bh) -> transposeKeys(qkv, ldq, kt, bh, tokens, tp, width));
+        run(pool, pairs, (w, bh) -> pack(qkv, ldq, kt, vp, bh, tokens, tp, width));
         int qBlocks = (tokens + QB - 1) / QB;
-        run(pool, pairs * qBlocks, (w, item) -> block(w, qkv, ldq, kt, out, ldo, item / qBlocks, item % qBlocks, tokens, tp, width));
+        run(pool, pairs * qBlocks, (w, item) -> block(w, qkv, ldq, kt, vp, out, ldo, item / qBlocks, item % qBlocks, tokens, tp, width));
     }
 
     private static void run(WorkerPool pool, int count, WorkerPool.ItemBody body) {
@@ -82,20 +92,25 @@ public final class Attention implements AutoCloseable {
         }
     }
 
-    private void transposeKeys(MemorySegment qkv, long ldq, MemorySegment kt, int bh, int tokens, int tp, int width) {
+    private void pack(MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, int bh, int tokens, int tp, int width) {
         int b = bh / heads, h = bh % heads, d = headDim;
-        long base = (long) bh * d * tp * 4;
-        long col = width + (long) h * d;
+        long kBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
+        long kCol = width + (long) h * d, vCol = 2L * width + (long) h * d;
         for (int t = 0; t < tokens; t++) {
-            long src = ((long) (b * tokens + t) * ldq + col) * 4;
+            long row = (long) (b * tokens + t) * ldq;
+            long kDst = kBase + ((long) (t / KB) * d * KB + t % KB) * 4;
             for (int j = 0; j < d; j++)
-                kt.set(JAVA_FLOAT_UNALIGNED, base + ((long) j * tp + t) * 4, qkv.get(JAVA_FLOAT_UNALIGNED, src + j * 4L));
+                kt.set(JAVA_FLOAT_UNALIGNED, kDst + (long) j * KB * 4, qkv.get(JAVA_FLOAT_UNALIGNED, (row + kCol + j) * 4));
+            MemorySegment.copy(qkv, (row + vCol) * 4, vp, vBase + (long) t * dPad * 4, (long) d * 4);
         }
-        for (int j = 0; j < d; j++)   // padded keys: zero scores, masked in the softmax
-            kt.asSlice(base + ((long) j * tp + tokens) * 4, (long) (tp - tokens) * 4).fill((byte) 0);
+        // padded keys give zero scores (masked in the softmax); padded value columns stay zero
+        for (int t = tokens; t < tp; t++) {
+            long kDst = kBase + ((long) (t / KB) * d * KB + t % KB) * 4;
+            for (int j = 0; j < d; j++) kt.set(JAVA_FLOAT_UNALIGNED, kDst + (long) j * KB * 4, 0f);
+        }
     }
 
-    private void block(int w, MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment out, long ldo,
+    private void block(int w, MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, MemorySegment out, long ldo,
                        int bh, int qb, int tokens, int tp, int width) {
         int b = bh / heads, h = bh % heads, d = headDim;
         int q0 = qb * QB;
@@ -108,43 +123,34 @@ public final class Attention implements AutoCloseable {
         o.fill((byte) 0);
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(d));
         long qOff = ((long) (b * tokens + q0) * ldq + (long) h * d) * 4;
-        long vCol = 2L * width + (long) h * d;
-        long ktBase = (long) bh * d * tp * 4;
+        long ktBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
         for (int k0 = 0; k0 < tokens; k0 += KB) {
             int nk = Math.min(KB, tokens - k0);
             int kCols = Matmul.padCols(nk);
             // S = Q K^T for this key block
             for (int r = 0; r < rows; r += Matmul.MR)
                 for (int c = 0; c < kCols; c += NR)
-                    Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, ktBase + (long) (k0 + c) * 4, (long) tp * 4, d,
+                    Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, ktBase + ((long) k0 * d + c) * 4, (long) KB * 4, d,
                             zeroBias, 0, s, ((long) r * KB + c) * 4, (long) KB * 4, Matmul.Epilogue.STORE);
-            // online softmax: P = 2^(S*scale - m_new), O *= 2^(m_old - m_new)
-            VectorMask<Float> tail = VectorMath.F.indexInRange(nk - nk % LANES, nk);
-            int vk = nk - nk % LANES;
+            // online softmax: P = 2^(S*scale - m_new), O *= 2^(m_old - m_new). Padded key columns get a
+            // huge negative score (P ~ 1e-38, and P V reads only the nk real keys): whole vectors, no masks.
             for (int r = 0; r < rows; r++) {
                 long so = (long) r * KB * 4;
+                for (int j = nk; j < kCols; j++) s.set(JAVA_FLOAT_UNALIGNED, so + j * 4L, -1e30f);
                 FloatVector vmax = FloatVector.broadcast(VectorMath.F, -1e30f);
-                for (int j = 0; j < vk; j += LANES)
+                for (int j = 0; j < kCols; j += LANES)
                     vmax = VectorMath.max(vmax, FloatVector.fromMemorySegment(VectorMath.F, s, so + j * 4L, NATIVE));
                 float bm = vmax.reduceLanes(VectorOperators.MAX);
-                if (vk < nk)
-                    bm = Math.max(bm, FloatVector.fromMemorySegment(VectorMath.F, s, so + vk * 4L, NATIVE)
-                            .reduceLanes(VectorOperators.MAX, tail));
                 float mNew = Math.max(m[r], bm * scale);
                 FloatVector vs = FloatVector.broadcast(VectorMath.F, scale);
-                FloatVector vm = FloatVector.broadcast(VectorMath.F, mNew);
+                FloatVector negM = FloatVector.broadcast(VectorMath.F, -mNew);
                 FloatVector sum = FloatVector.zero(VectorMath.F);
-                for (int j = 0; j < vk; j += LANES) {
-                    FloatVector p = VectorMath.exp2(FloatVector.fromMemorySegment(VectorMath.F, s, so + j * 4L, NATIVE).fma(vs, vm.neg()));
+                for (int j = 0; j < kCols; j += LANES) {
+                    FloatVector p = VectorMath.exp2(FloatVector.fromMemorySegment(VectorMath.F, s, so + j * 4L, NATIVE).fma(vs, negM));
                     sum = sum.add(p);
                     p.intoMemorySegment(s, so + j * 4L, NATIVE);
                 }
                 float rowSum = sum.reduceLanes(VectorOperators.ADD);
-                if (vk < nk) {
-                    FloatVector p = VectorMath.exp2(FloatVector.fromMemorySegment(VectorMath.F, s, so + vk * 4L, NATIVE).fma(vs, vm.neg()));
-                    rowSum += p.reduceLanes(VectorOperators.ADD, tail);
-                    p.intoMemorySegment(s, so + vk * 4L, NATIVE, tail);
-                }
                 float alpha = VectorMath.exp2(m[r] - mNew);
                 m[r] = mNew;
                 l[r] = l[r] * alpha + rowSum;
@@ -155,11 +161,11 @@ public final class Attention implements AutoCloseable {
                         FloatVector.fromMemorySegment(VectorMath.F, o, oo + j * 4L, NATIVE).mul(va).intoMemorySegment(o, oo + j * 4L, NATIVE);
                 }
             }
-            // O += P V (value rows of this key block as the panel; columns past d are discarded)
-            long vOff = ((long) (b * tokens + k0) * ldq + vCol) * 4;
+            // O += P V (this key block's packed value rows as the panel)
+            long vOff = vBase + (long) k0 * dPad * 4;
             for (int r = 0; r < rows; r += Matmul.MR)
                 for (int c = 0; c < dPad; c += NR)
-                    Matmul.kernel(s, (long) r * KB * 4, (long) KB * 4, qkv, vOff + c * 4L, ldq * 4, nk,
+                    Matmul.kernel(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
                             zeroBias, 0, o, ((long) r * dPad + c) * 4, (long) dPad * 4, Matmul.Epilogue.RESIDUAL);
         }
         // normalise and write this head's slice of the output rows

@@ -4,6 +4,8 @@ import io.jvit.engine.Softmax;
 import io.jvit.engine.ViTConfig;
 import io.jvit.engine.ViTModel;
 import io.jvit.engine.VisionTransformer;
+import io.jvit.loader.image.Preprocessor;
+import io.jvit.loader.image.Resample;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -34,8 +36,10 @@ public final class ImageClassifier implements AutoCloseable {
     private final Map<String, String> info;
     private final Path modelPath;
     private final long parameters;
+    private final Preprocessor preprocessor;
 
-    private ImageClassifier(Path modelPath, ViTModel model, int threads) {
+    private ImageClassifier(Path modelPath, ViTModel model, int threads, Preprocessor preprocessor) {
+        this.preprocessor = preprocessor;
         this.modelPath = modelPath;
         this.config = model.config();
         this.labels = model.labels();
@@ -52,8 +56,46 @@ public final class ImageClassifier implements AutoCloseable {
     public static ImageClassifier open(Path model, LoadOptions options, int threads) throws ModelFormatException {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         try (ViTModel m = ModelLoader.load(model, options)) {
-            return new ImageClassifier(model, m, threads);
+            return new ImageClassifier(model, m, threads, recipe(model, m));
         }
+    }
+
+    /**
+     * The preprocessing the checkpoint asks for: preprocessor_config.json or timm's pretrained_cfg
+     * beside the weights, a recipe stored in the file's metadata (quantized files), torchvision's
+     * ImageNet evaluation transform for bare torchvision checkpoints, else resize + rescale + 0.5/0.5.
+     */
+    static Preprocessor recipe(Path modelPath, ViTModel m) throws ModelFormatException {
+        int size = m.config().imageSize();
+        String embedded = m.info().get("preprocessor");
+        if (embedded != null) {
+            try {
+                var node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(embedded);
+                return node.has("input_size") ? Preprocessor.fromTimm(node, modelPath + " metadata")
+                        : Preprocessor.fromHuggingFace(node, modelPath + " metadata");
+            } catch (java.io.IOException e) {
+                throw new ModelFormatException(modelPath + ": preprocessing recipe in the metadata is not valid JSON");
+            }
+        }
+        Path dir = java.nio.file.Files.isDirectory(modelPath) ? modelPath : modelPath.toAbsolutePath().getParent();
+        boolean hasRecipe = dir != null && (java.nio.file.Files.isRegularFile(dir.resolve("preprocessor_config.json"))
+                || java.nio.file.Files.isRegularFile(dir.resolve("config.json")));
+        try {
+            if (hasRecipe) return Preprocessor.forModelDir(dir, size, size);
+        } catch (java.io.IOException e) {
+            throw new ModelFormatException(e.getMessage());
+        }
+        if ("torchvision".equals(m.info().get("convention")))
+            return Preprocessor.torchvision(size, Math.round(size * 256f / 224f), Resample.BILINEAR);
+        return Preprocessor.defaults(size, size);
+    }
+
+    /** How images must be prepared for this model (see {@link Preprocessor#apply}). */
+    public Preprocessor preprocessor() { return preprocessor; }
+
+    /** Logits at another square input size (position embeddings resampled bicubically). */
+    public float[] logits(float[] pixels, int images, int imageSize) {
+        return vit.classify(pixels, images, imageSize);
     }
 
     public ViTConfig config() { return config; }
