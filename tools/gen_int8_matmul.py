@@ -15,20 +15,25 @@ for r in rows:
     a32_loop.append(f"            c{r}1 = av.fma(b1, c{r}1);")
 a32_epi = "\n".join(f"        storeW8A32(c, cOff + {r} * ldc, c{r}0.fma(s0, bias0), c{r}1.fma(s1, bias1), epilogue);" for r in rows)
 
-a8_decl = "\n".join(f"        IntVector x{r} = z, y{r} = z;" for r in rows)
+A8R = 4
+rows8 = range(A8R)
+a8_decl = "\n".join(f"        IntVector x{r} = z, y{r} = z;" for r in rows8)
 a8_loop = []
-for r in rows:
-    a8_loop.append(f"            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + {r} * lq)).reinterpretAsShorts();")
-    a8_loop.append(f"            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + {r} * lq + 4)).reinterpretAsShorts();")
-    a8_loop.append(f"            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();")
-    a8_loop.append(f"            x{r} = x{r}.add(v);")
-    a8_loop.append(f"            y{r} = y{r}.add(v.lanewise(VectorOperators.ASHR, 16));")
+for r in rows8:
+    a8_loop.append(f"            ShortVector p{r}0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + {r} * lq)).reinterpretAsShorts();")
+    a8_loop.append(f"            ShortVector p{r}1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + {r} * lq + 4)).reinterpretAsShorts();")
+    a8_loop.append(f"            IntVector v{r} = off.add(p{r}0.mul(w0)).add(p{r}1.mul(w1)).reinterpretAsInts();")
+    a8_loop.append(f"            x{r} = x{r}.add(v{r});")
+    a8_loop.append(f"            y{r} = y{r}.add(v{r}.lanewise(VectorOperators.ASHR, 16));")
 a8_epi = []
-for r in rows:
-    a8_epi.append(f"        storeW8A8(c, cOff + {r} * ldc, x{r}, y{r}, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + {r} * 4L)), bias0, epilogue);")
+for r in rows8:
+    a8_epi.append(f"        v = y{r}.add(x{r}.sub(y{r}.lanewise(VectorOperators.LSHL, 16)).sub(fix));")
+    a8_epi.append(f"        f = ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(s0.mul(sa.get(JAVA_FLOAT, saOff + {r} * 4L)), bias0);")
+    a8_epi.append(f"        if (residual) f = f.add(FloatVector.fromMemorySegment(F, c, cOff + {r} * ldc, NATIVE));")
+    a8_epi.append(f"        f.intoMemorySegment(c, cOff + {r} * ldc, NATIVE);")
 
 src = open('tools/int8_matmul_template.java').read()
-for k, v in {'@@MR@@': str(MR), '@@A32_DECL@@': a32_decl, '@@A32_LOOP@@': "\n".join(a32_loop), '@@A32_EPI@@': a32_epi,
+for k, v in {'@@MR@@': str(MR), '@@A8R@@': str(A8R), '@@A32_DECL@@': a32_decl, '@@A32_LOOP@@': "\n".join(a32_loop), '@@A32_EPI@@': a32_epi,
              '@@A8_DECL@@': a8_decl, '@@A8_LOOP@@': "\n".join(a8_loop), '@@A8_EPI@@': "\n".join(a8_epi),
              '@@FIGURES@@': FIGURES}.items():
     src = src.replace(k, v)

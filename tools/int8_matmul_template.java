@@ -66,6 +66,11 @@ public final class Int8Matmul {
     public static final int NR = Matmul.NR;
     /** k per step of the W8A8 kernel: two pairs. Its panels and quantized activations are padded to it. */
     static final int KQ = 4;
+    /**
+     * Rows of the W8A8 kernel's tile (MR is a multiple). Eight rows ran as fast but made C1 (tier 3) fail
+     * with "out of virtual registers", after which the kernel sometimes never reached C2 and ran boxed.
+     */
+    static final int A8_ROWS = @@A8R@@;
     static final int ROW_CHUNK = 64;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     /** Property choosing the default mode: {@code -Djvit.int8.mode=w8a8} (or {@code w8a32}, the default). */
@@ -186,11 +191,13 @@ public final class Int8Matmul {
                                  Matmul.Epilogue epilogue, int panel, int rowChunk) {
         int r0 = rowChunk * ROW_CHUNK;
         int r1 = Math.min(m, r0 + ROW_CHUNK);
-        for (int r = r0; r < r1; r += MR)
+        for (int r = r0; r < r1; r += A8_ROWS)
             for (int half = 0; half < 2; half++) {
                 int col = panel * NR + half * 16;
+                long cOff = ((long) r * ldc + col) * 4;
                 kernelW8A8(q, (long) r * kp * 2, kp * 2L, sa, (long) r * 4, w.data(), (long) col * kp, kp, w.scales(), w.bias(),
-                        (long) col * 4, c, ((long) r * ldc + col) * 4, ldc * 4, epilogue);
+                        (long) col * 4, c, cOff, ldc * 4, epilogue == Matmul.Epilogue.RESIDUAL);
+                if (epilogue == Matmul.Epilogue.GELU || epilogue == Matmul.Epilogue.TANH) activate(c, cOff, ldc * 4, epilogue);
             }
     }
 
@@ -239,18 +246,16 @@ public final class Int8Matmul {
     private static final int LO_OFFSET = 0x8000;
 
     /**
-     * One MR x 16 tile over the whole (padded) K of quantized activations q (shorts, row stride lq bytes, row
+     * One A8_ROWS x 16 tile over the whole (padded) K of quantized activations q (shorts, row stride lq bytes, row
      * scales at sa + saOff) and a W8A8 half-panel: per 4 k, 64 bytes = (k-pair 0, k-pair 1) x 16 columns x
-     * (w[k][col], w[k+1][col]).
+     * (w[k][col], w[k+1][col]). Writes scale * sum + bias (added to C when {@code residual}).
      */
     static void kernelW8A8(MemorySegment q, long aOff, long lq, MemorySegment sa, long saOff, MemorySegment b, long bOff, int kp,
                            MemorySegment scales, MemorySegment bias, long colOff, MemorySegment c, long cOff, long ldc,
-                           Matmul.Epilogue epilogue) {
+                           boolean residual) {
         IntVector z = IntVector.zero(I);
         ShortVector off = IntVector.broadcast(I, LO_OFFSET).reinterpretAsShorts();
 @@A8_DECL@@
-        ShortVector p0, p1;
-        IntVector v;
         long ak = aOff;
         long bk = bOff;
         long bEnd = bOff + (long) kp * 16;
@@ -262,19 +267,21 @@ public final class Int8Matmul {
         int fix = (kp / KQ) * LO_OFFSET;
         FloatVector s0 = FloatVector.fromMemorySegment(F, scales, colOff, NATIVE);
         FloatVector bias0 = FloatVector.fromMemorySegment(F, bias, colOff, NATIVE);
+        FloatVector f;
+        IntVector v;
 @@A8_EPI@@
     }
 
-    private static void storeW8A8(MemorySegment c, long off, IntVector x, IntVector y, int fix, FloatVector scale,
-                                  FloatVector bias, Matmul.Epilogue epilogue) {
-        IntVector sum = y.add(x.sub(y.lanewise(VectorOperators.LSHL, 16)).sub(fix));
-        FloatVector v = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(scale, bias);
-        switch (epilogue) {
-            case STORE -> { }
-            case GELU -> v = VectorMath.gelu(v);
-            case RESIDUAL -> v = v.add(FloatVector.fromMemorySegment(F, c, off, NATIVE));
-            case TANH -> v = VectorMath.tanh(v);
+    /**
+     * GELU or tanh over an A8_ROWS x 16 tile already written, in place. Kept out of the W8A8 kernel on purpose: with
+     * the activation functions inlined eight times, C1 ran out of virtual registers compiling the kernel
+     * (tier 3), and the method then never reached C2 and ran boxed, 100x slower.
+     */
+    private static void activate(MemorySegment c, long off, long ldc, Matmul.Epilogue epilogue) {
+        for (int r = 0; r < A8_ROWS; r++, off += ldc) {
+            FloatVector v = FloatVector.fromMemorySegment(F, c, off, NATIVE);
+            v = epilogue == Matmul.Epilogue.GELU ? VectorMath.gelu(v) : VectorMath.tanh(v);
+            v.intoMemorySegment(c, off, NATIVE);
         }
-        v.intoMemorySegment(c, off, NATIVE);
     }
 }

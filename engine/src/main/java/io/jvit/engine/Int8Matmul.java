@@ -66,6 +66,11 @@ public final class Int8Matmul {
     public static final int NR = Matmul.NR;
     /** k per step of the W8A8 kernel: two pairs. Its panels and quantized activations are padded to it. */
     static final int KQ = 4;
+    /**
+     * Rows of the W8A8 kernel's tile (MR is a multiple). Eight rows ran as fast but made C1 (tier 3) fail
+     * with "out of virtual registers", after which the kernel sometimes never reached C2 and ran boxed.
+     */
+    static final int A8_ROWS = 4;
     static final int ROW_CHUNK = 64;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     /** Property choosing the default mode: {@code -Djvit.int8.mode=w8a8} (or {@code w8a32}, the default). */
@@ -186,11 +191,13 @@ public final class Int8Matmul {
                                  Matmul.Epilogue epilogue, int panel, int rowChunk) {
         int r0 = rowChunk * ROW_CHUNK;
         int r1 = Math.min(m, r0 + ROW_CHUNK);
-        for (int r = r0; r < r1; r += MR)
+        for (int r = r0; r < r1; r += A8_ROWS)
             for (int half = 0; half < 2; half++) {
                 int col = panel * NR + half * 16;
+                long cOff = ((long) r * ldc + col) * 4;
                 kernelW8A8(q, (long) r * kp * 2, kp * 2L, sa, (long) r * 4, w.data(), (long) col * kp, kp, w.scales(), w.bias(),
-                        (long) col * 4, c, ((long) r * ldc + col) * 4, ldc * 4, epilogue);
+                        (long) col * 4, c, cOff, ldc * 4, epilogue == Matmul.Epilogue.RESIDUAL);
+                if (epilogue == Matmul.Epilogue.GELU || epilogue == Matmul.Epilogue.TANH) activate(c, cOff, ldc * 4, epilogue);
             }
     }
 
@@ -276,95 +283,79 @@ public final class Int8Matmul {
     private static final int LO_OFFSET = 0x8000;
 
     /**
-     * One MR x 16 tile over the whole (padded) K of quantized activations q (shorts, row stride lq bytes, row
+     * One A8_ROWS x 16 tile over the whole (padded) K of quantized activations q (shorts, row stride lq bytes, row
      * scales at sa + saOff) and a W8A8 half-panel: per 4 k, 64 bytes = (k-pair 0, k-pair 1) x 16 columns x
-     * (w[k][col], w[k+1][col]).
+     * (w[k][col], w[k+1][col]). Writes scale * sum + bias (added to C when {@code residual}).
      */
     static void kernelW8A8(MemorySegment q, long aOff, long lq, MemorySegment sa, long saOff, MemorySegment b, long bOff, int kp,
                            MemorySegment scales, MemorySegment bias, long colOff, MemorySegment c, long cOff, long ldc,
-                           Matmul.Epilogue epilogue) {
+                           boolean residual) {
         IntVector z = IntVector.zero(I);
         ShortVector off = IntVector.broadcast(I, LO_OFFSET).reinterpretAsShorts();
         IntVector x0 = z, y0 = z;
         IntVector x1 = z, y1 = z;
         IntVector x2 = z, y2 = z;
         IntVector x3 = z, y3 = z;
-        IntVector x4 = z, y4 = z;
-        IntVector x5 = z, y5 = z;
-        IntVector x6 = z, y6 = z;
-        IntVector x7 = z, y7 = z;
-        ShortVector p0, p1;
-        IntVector v;
         long ak = aOff;
         long bk = bOff;
         long bEnd = bOff + (long) kp * 16;
         for (; bk < bEnd; bk += 64, ak += 2 * KQ) {
             ShortVector w0 = (ShortVector) ByteVector.fromMemorySegment(BH, b, bk, NATIVE).convertShape(VectorOperators.B2S, S, 0);
             ShortVector w1 = (ShortVector) ByteVector.fromMemorySegment(BH, b, bk + 32, NATIVE).convertShape(VectorOperators.B2S, S, 0);
-            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 0 * lq)).reinterpretAsShorts();
-            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 0 * lq + 4)).reinterpretAsShorts();
-            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();
-            x0 = x0.add(v);
-            y0 = y0.add(v.lanewise(VectorOperators.ASHR, 16));
-            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 1 * lq)).reinterpretAsShorts();
-            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 1 * lq + 4)).reinterpretAsShorts();
-            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();
-            x1 = x1.add(v);
-            y1 = y1.add(v.lanewise(VectorOperators.ASHR, 16));
-            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 2 * lq)).reinterpretAsShorts();
-            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 2 * lq + 4)).reinterpretAsShorts();
-            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();
-            x2 = x2.add(v);
-            y2 = y2.add(v.lanewise(VectorOperators.ASHR, 16));
-            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 3 * lq)).reinterpretAsShorts();
-            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 3 * lq + 4)).reinterpretAsShorts();
-            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();
-            x3 = x3.add(v);
-            y3 = y3.add(v.lanewise(VectorOperators.ASHR, 16));
-            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 4 * lq)).reinterpretAsShorts();
-            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 4 * lq + 4)).reinterpretAsShorts();
-            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();
-            x4 = x4.add(v);
-            y4 = y4.add(v.lanewise(VectorOperators.ASHR, 16));
-            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 5 * lq)).reinterpretAsShorts();
-            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 5 * lq + 4)).reinterpretAsShorts();
-            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();
-            x5 = x5.add(v);
-            y5 = y5.add(v.lanewise(VectorOperators.ASHR, 16));
-            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 6 * lq)).reinterpretAsShorts();
-            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 6 * lq + 4)).reinterpretAsShorts();
-            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();
-            x6 = x6.add(v);
-            y6 = y6.add(v.lanewise(VectorOperators.ASHR, 16));
-            p0 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 7 * lq)).reinterpretAsShorts();
-            p1 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 7 * lq + 4)).reinterpretAsShorts();
-            v = off.add(p0.mul(w0)).add(p1.mul(w1)).reinterpretAsInts();
-            x7 = x7.add(v);
-            y7 = y7.add(v.lanewise(VectorOperators.ASHR, 16));
+            ShortVector p00 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 0 * lq)).reinterpretAsShorts();
+            ShortVector p01 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 0 * lq + 4)).reinterpretAsShorts();
+            IntVector v0 = off.add(p00.mul(w0)).add(p01.mul(w1)).reinterpretAsInts();
+            x0 = x0.add(v0);
+            y0 = y0.add(v0.lanewise(VectorOperators.ASHR, 16));
+            ShortVector p10 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 1 * lq)).reinterpretAsShorts();
+            ShortVector p11 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 1 * lq + 4)).reinterpretAsShorts();
+            IntVector v1 = off.add(p10.mul(w0)).add(p11.mul(w1)).reinterpretAsInts();
+            x1 = x1.add(v1);
+            y1 = y1.add(v1.lanewise(VectorOperators.ASHR, 16));
+            ShortVector p20 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 2 * lq)).reinterpretAsShorts();
+            ShortVector p21 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 2 * lq + 4)).reinterpretAsShorts();
+            IntVector v2 = off.add(p20.mul(w0)).add(p21.mul(w1)).reinterpretAsInts();
+            x2 = x2.add(v2);
+            y2 = y2.add(v2.lanewise(VectorOperators.ASHR, 16));
+            ShortVector p30 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 3 * lq)).reinterpretAsShorts();
+            ShortVector p31 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 3 * lq + 4)).reinterpretAsShorts();
+            IntVector v3 = off.add(p30.mul(w0)).add(p31.mul(w1)).reinterpretAsInts();
+            x3 = x3.add(v3);
+            y3 = y3.add(v3.lanewise(VectorOperators.ASHR, 16));
         }
         int fix = (kp / KQ) * LO_OFFSET;
         FloatVector s0 = FloatVector.fromMemorySegment(F, scales, colOff, NATIVE);
         FloatVector bias0 = FloatVector.fromMemorySegment(F, bias, colOff, NATIVE);
-        storeW8A8(c, cOff + 0 * ldc, x0, y0, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + 0 * 4L)), bias0, epilogue);
-        storeW8A8(c, cOff + 1 * ldc, x1, y1, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + 1 * 4L)), bias0, epilogue);
-        storeW8A8(c, cOff + 2 * ldc, x2, y2, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + 2 * 4L)), bias0, epilogue);
-        storeW8A8(c, cOff + 3 * ldc, x3, y3, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + 3 * 4L)), bias0, epilogue);
-        storeW8A8(c, cOff + 4 * ldc, x4, y4, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + 4 * 4L)), bias0, epilogue);
-        storeW8A8(c, cOff + 5 * ldc, x5, y5, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + 5 * 4L)), bias0, epilogue);
-        storeW8A8(c, cOff + 6 * ldc, x6, y6, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + 6 * 4L)), bias0, epilogue);
-        storeW8A8(c, cOff + 7 * ldc, x7, y7, fix, s0.mul(sa.get(JAVA_FLOAT, saOff + 7 * 4L)), bias0, epilogue);
+        FloatVector f;
+        IntVector v;
+        v = y0.add(x0.sub(y0.lanewise(VectorOperators.LSHL, 16)).sub(fix));
+        f = ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(s0.mul(sa.get(JAVA_FLOAT, saOff + 0 * 4L)), bias0);
+        if (residual) f = f.add(FloatVector.fromMemorySegment(F, c, cOff + 0 * ldc, NATIVE));
+        f.intoMemorySegment(c, cOff + 0 * ldc, NATIVE);
+        v = y1.add(x1.sub(y1.lanewise(VectorOperators.LSHL, 16)).sub(fix));
+        f = ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(s0.mul(sa.get(JAVA_FLOAT, saOff + 1 * 4L)), bias0);
+        if (residual) f = f.add(FloatVector.fromMemorySegment(F, c, cOff + 1 * ldc, NATIVE));
+        f.intoMemorySegment(c, cOff + 1 * ldc, NATIVE);
+        v = y2.add(x2.sub(y2.lanewise(VectorOperators.LSHL, 16)).sub(fix));
+        f = ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(s0.mul(sa.get(JAVA_FLOAT, saOff + 2 * 4L)), bias0);
+        if (residual) f = f.add(FloatVector.fromMemorySegment(F, c, cOff + 2 * ldc, NATIVE));
+        f.intoMemorySegment(c, cOff + 2 * ldc, NATIVE);
+        v = y3.add(x3.sub(y3.lanewise(VectorOperators.LSHL, 16)).sub(fix));
+        f = ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(s0.mul(sa.get(JAVA_FLOAT, saOff + 3 * 4L)), bias0);
+        if (residual) f = f.add(FloatVector.fromMemorySegment(F, c, cOff + 3 * ldc, NATIVE));
+        f.intoMemorySegment(c, cOff + 3 * ldc, NATIVE);
     }
 
-    private static void storeW8A8(MemorySegment c, long off, IntVector x, IntVector y, int fix, FloatVector scale,
-                                  FloatVector bias, Matmul.Epilogue epilogue) {
-        IntVector sum = y.add(x.sub(y.lanewise(VectorOperators.LSHL, 16)).sub(fix));
-        FloatVector v = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(scale, bias);
-        switch (epilogue) {
-            case STORE -> { }
-            case GELU -> v = VectorMath.gelu(v);
-            case RESIDUAL -> v = v.add(FloatVector.fromMemorySegment(F, c, off, NATIVE));
-            case TANH -> v = VectorMath.tanh(v);
+    /**
+     * GELU or tanh over an A8_ROWS x 16 tile already written, in place. Kept out of the W8A8 kernel on purpose: with
+     * the activation functions inlined eight times, C1 ran out of virtual registers compiling the kernel
+     * (tier 3), and the method then never reached C2 and ran boxed, 100x slower.
+     */
+    private static void activate(MemorySegment c, long off, long ldc, Matmul.Epilogue epilogue) {
+        for (int r = 0; r < A8_ROWS; r++, off += ldc) {
+            FloatVector v = FloatVector.fromMemorySegment(F, c, off, NATIVE);
+            v = epilogue == Matmul.Epilogue.GELU ? VectorMath.gelu(v) : VectorMath.tanh(v);
+            v.intoMemorySegment(c, off, NATIVE);
         }
-        v.intoMemorySegment(c, off, NATIVE);
     }
 }
