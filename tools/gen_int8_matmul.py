@@ -13,7 +13,13 @@ for r in rows:
     a32_loop.append(f"            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + {r} * lda));")
     a32_loop.append(f"            c{r}0 = av.fma(b0, c{r}0);")
     a32_loop.append(f"            c{r}1 = av.fma(b1, c{r}1);")
-a32_epi = "\n".join(f"        storeW8A32(c, cOff + {r} * ldc, c{r}0.fma(s0, bias0), c{r}1.fma(s1, bias1), epilogue);" for r in rows)
+a32_epi = []
+for r in rows:
+    for h in range(2):
+        o = f"cOff + {r} * ldc" + (" + LANES * 4L" if h else "")
+        a32_epi.append(f"        (residual ? c{r}{h}.add(bias{h}).add(FloatVector.fromMemorySegment(F, c, {o}, NATIVE)) : c{r}{h}.add(bias{h}))")
+        a32_epi.append(f"                .intoMemorySegment(c, {o}, NATIVE);")
+a32_epi = "\n".join(a32_epi)
 
 A8R = 4
 rows8 = range(A8R)
