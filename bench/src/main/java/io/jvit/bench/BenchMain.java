@@ -1,0 +1,344 @@
+package io.jvit.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.jvit.cli.CliException;
+import io.jvit.cli.Exit;
+import io.jvit.cli.Main;
+import io.jvit.cli.ModelOptions;
+import io.jvit.engine.ViTConfig;
+import io.jvit.engine.VisionTransformer;
+import io.jvit.loader.ImageClassifier;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code jvit bench}: end-to-end latency and throughput of a model, optionally side by side with ONNX
+ * Runtime on the same input in the same process (interleaved run by run), with the machine's FMA peak
+ * probed in the same run. Other modes: {@code --kernels} (GFLOP/s per kernel shape), {@code --memory}
+ * (attention and activation memory against tokens), {@code --load} (load time and resident memory).
+ */
+@Command(name = "jvit bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Benchmark a model: batch-1 latency (median and min after warm-up) and batch-B throughput,",
+                "optionally against ONNX Runtime on the same input, interleaved run by run in this process.",
+                "Other modes: --kernels, --memory, --load."},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:ok", "2:bad command line (threads, batch, runs < 1; image size not a multiple of the patch)",
+                "3:the model could not be loaded, or the ONNX model cannot be loaded or does not match it",
+                "4:the ONNX file is missing or unreadable"})
+public final class BenchMain implements Callable<Integer> {
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = {"-b", "--batch"}, paramLabel = "B", description = "Batch size of the throughput runs (default ${DEFAULT-VALUE}).")
+    int batch = 8;
+
+    @Option(names = "--warmup", paramLabel = "N", description = "Warm-up runs of each engine and batch size (default ${DEFAULT-VALUE}).")
+    int warmup = 5;
+
+    @Option(names = "--runs", paramLabel = "N", description = "Timed batch-1 runs of each engine; median and min reported (default ${DEFAULT-VALUE}).")
+    int runs = 30;
+
+    @Option(names = "--batch-runs", paramLabel = "N", description = "Timed batch-B runs of each engine; median reported (default ${DEFAULT-VALUE}).")
+    int batchRuns = 10;
+
+    @Option(names = "--image-size", paramLabel = "S", description = "Input side in pixels (default: the model's); other sizes resample the position embeddings.")
+    Integer imageSize;
+
+    @Option(names = "--compare-onnx", paramLabel = "FILE.onnx", description = "The same model as ONNX: run it with ONNX Runtime (graph optimisation ALL, T intra-op threads, 1 inter-op) interleaved with jvit.")
+    Path onnx;
+
+    @Option(names = "--json", description = "Print one JSON object instead of the tables.")
+    boolean json;
+
+    @Option(names = "--profile", description = "Per-stage breakdown of the batch-1 forward pass (extra runs after the timed ones).")
+    boolean profile;
+
+    @Option(names = "--kernels", description = "Instead: GFLOP/s and % of peak of each kernel on the ViT-B/16 shapes (about 30 s; JMH: tools/jmh.sh).")
+    boolean kernels;
+
+    @Option(names = "--memory", description = "Instead: attention and activation memory against tokens (attention alone at 197..4096 tokens, then the model at --sizes).")
+    boolean memory;
+
+    @Option(names = "--sizes", paramLabel = "S,S,...", split = ",", description = "Image sizes for --memory (default 224,448,1024).")
+    List<Integer> sizes;
+
+    @Option(names = "--load", description = "Instead: load time (safetensors to first result, cold and after warm-up) and resident memory against the weights.")
+    boolean load;
+
+    @Option(names = "--prewarm", description = "With --load: first run every kernel path on tiny inputs (a model of an engine warm-up hook), and time it.")
+    boolean prewarm;
+
+    @Option(names = "--peak-ms", paramLabel = "MS", description = "Duration of one FMA peak probe; 0 skips the probe (default ${DEFAULT-VALUE}).")
+    int peakMs = 200;
+
+    @Option(names = "--gap-ms", paramLabel = "MS", description = "Pause between timed runs, so one engine's spinning workers are asleep before the other starts (default ${DEFAULT-VALUE}).")
+    int gapMs = 2;
+
+    @Option(names = "--seed", paramLabel = "N", description = "Seed of the random input (default ${DEFAULT-VALUE}).")
+    long seed = 42;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    PrintWriter out;
+
+    public static void main(String[] args) {
+        // the launcher passes the subcommand name along
+        if (args.length > 0 && args[0].equals("bench")) args = java.util.Arrays.copyOfRange(args, 1, args.length);
+        int code;
+        try {
+            code = Main.commandLine(new BenchMain()).execute(args);
+        } catch (OutOfMemoryError e) {
+            System.err.println("jvit: out of memory (raise it with JVIT_JAVA_OPTS=-Xmx8g, or use a smaller --batch)");
+            code = Exit.INTERNAL;
+        }
+        System.exit(code);
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        out = spec.commandLine().getOut();
+        if (model.threads < 1) throw new CliException(Exit.USAGE, "--threads must be >= 1, got " + model.threads);
+        if (batch < 1) throw new CliException(Exit.USAGE, "--batch must be >= 1, got " + batch);
+        if (runs < 1) throw new CliException(Exit.USAGE, "--runs must be >= 1, got " + runs);
+        if (batchRuns < 1) throw new CliException(Exit.USAGE, "--batch-runs must be >= 1, got " + batchRuns);
+        if (warmup < 0) throw new CliException(Exit.USAGE, "--warmup must be >= 0, got " + warmup);
+        if (peakMs < 0 || gapMs < 0) throw new CliException(Exit.USAGE, "--peak-ms and --gap-ms must be >= 0");
+        int modes = (kernels ? 1 : 0) + (memory ? 1 : 0) + (load ? 1 : 0);
+        if (modes > 1) throw new CliException(Exit.USAGE, "choose one of --kernels, --memory, --load");
+        if (modes == 1 && onnx != null) throw new CliException(Exit.USAGE, "--compare-onnx goes with the default mode only");
+        if (imageSize != null && imageSize < 1) throw new CliException(Exit.USAGE, "--image-size must be >= 1, got " + imageSize);
+        if (sizes != null) for (int s : sizes) if (s < 1) throw new CliException(Exit.USAGE, "--sizes must be >= 1, got " + s);
+        if (kernels) return new KernelBench(out, model.threads, peakMs, json).run();
+        if (load) return LoadBench.run(out, model, prewarm, json);
+        if (memory) return MemoryBench.run(out, model, sizes == null ? List.of(224, 448, 1024) : sizes, peakMs, json);
+        return endToEnd();
+    }
+
+    private static String ms(double v) { return String.format(Locale.ROOT, "%.2f", v); }
+
+    private int endToEnd() throws Exception {
+        int threads = model.threads;
+        if (onnx != null && !java.nio.file.Files.exists(onnx)) throw new CliException(Exit.IO, onnx + ": no such file");
+        try (ImageClassifier vit = model.open()) {
+            ViTConfig c = vit.config();
+            int size = imageSize == null ? c.imageSize() : imageSize;
+            if (size % c.patchSize() != 0)
+                throw new CliException(Exit.USAGE, "--image-size " + size + " is not a multiple of the patch size " + c.patchSize());
+            VisionTransformer engine = vit.engine();
+            int per = c.channels() * size * size;
+            SplittableRandom rnd = new SplittableRandom(seed);
+            float[] pxB = new float[batch * per];
+            for (int i = 0; i < pxB.length; i++) pxB[i] = (float) rnd.nextGaussian();
+            float[] px1 = java.util.Arrays.copyOf(pxB, per);
+            double gflop = c.gflopsPerImage(size);
+            String modelName = vit.modelPath().getFileName() == null ? vit.modelPath().toString() : vit.modelPath().getFileName().toString();
+
+            OrtModel ort = onnx == null ? null : new OrtModel(onnx, threads, c.channels(), size, c.numClasses());
+            try {
+                if (ort != null && ort.fixedBatch() > 0 && (ort.fixedBatch() != 1 || batch != 1))
+                    throw new CliException(Exit.MODEL, onnx + ": ONNX model has a fixed batch of " + ort.fixedBatch()
+                            + "; export it with a dynamic batch (or run --batch 1)");
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("model", modelName);
+                r.put("threads", threads);
+                r.put("batch", batch);
+                r.put("image_size", size);
+                r.put("gflop_per_image", round(gflop, 3));
+                if (!json) {
+                    out.printf("jvit bench: %s (%s), %d px, %.2f GFLOP/image; %d thread%s, batch %d; %d warm-up, median of %d (batch 1) and %d (batch %d)%n",
+                            modelName, c.summary(), size, gflop, threads, threads == 1 ? "" : "s", batch, warmup, runs, batchRuns, batch);
+                    if (ort != null)
+                        out.printf("ONNX Runtime %s: %s (optimisation ALL, intra-op %d, inter-op 1); runs interleaved jvit/ORT, order alternating%n",
+                                ort.version(), onnx, threads);
+                }
+
+                // sanity: the same input through both
+                float[] lj = engine.classify(px1, 1, size);
+                if (ort != null) {
+                    ort.prepare(px1, 1);
+                    if (batch > 1) ort.prepare(pxB, batch);
+                    float[] lo = ort.run(1, true);
+                    if (lo.length != lj.length)
+                        throw new CliException(Exit.MODEL, onnx + ": ONNX model gives " + lo.length + " logits per image, jvit " + lj.length);
+                    double maxDiff = 0, dot = 0, na = 0, nb = 0;
+                    for (int i = 0; i < lj.length; i++) {
+                        maxDiff = Math.max(maxDiff, Math.abs(lj[i] - lo[i]));
+                        dot += (double) lj[i] * lo[i];
+                        na += (double) lj[i] * lj[i];
+                        nb += (double) lo[i] * lo[i];
+                    }
+                    double cos = dot / Math.sqrt(Math.max(na * nb, 1e-300));
+                    r.put("onnx_model", onnx.toString());
+                    r.put("onnxruntime_version", ort.version());
+                    r.put("max_abs_logit_diff", maxDiff);
+                    r.put("cosine_similarity", cos);
+                    if (!json)
+                        out.printf("check: same input, max |logit difference| %.3g, cosine similarity %.7f%s%n", maxDiff, cos,
+                                cos < 0.999 ? "  (WARNING: the two models disagree; are they the same weights?)" : "");
+                }
+
+                double peak1 = Double.NaN, peakT = Double.NaN;
+                if (peakMs > 0) {
+                    peak1 = PeakFlops.measure(1, peakMs, 3);
+                    peakT = threads == 1 ? peak1 : PeakFlops.measure(threads, peakMs, 3);
+                    if (!json) out.printf("peak FMA (Java Vector API, register-only loop): %.1f GFLOP/s on 1 thread, %.1f on %d%n",
+                            peak1, peakT, threads);
+                }
+                out.flush();
+
+                Runnable jv1 = () -> engine.classify(px1, 1, size);
+                Runnable jvB = () -> engine.classify(pxB, batch, size);
+                Runnable or1 = ort == null ? null : () -> ort.run(1, false);
+                Runnable orB = ort == null ? null : () -> ort.run(batch, false);
+
+                for (int i = 0; i < warmup; i++) {
+                    jv1.run();
+                    if (ort != null) or1.run();
+                }
+                if (batch > 1) for (int i = 0; i < Math.min(warmup, 2); i++) {
+                    jvB.run();
+                    if (ort != null) orB.run();
+                }
+                double[][] t1 = timeInterleaved(jv1, or1, runs);
+                double[][] tB = batch > 1 ? timeInterleaved(jvB, orB, batchRuns) : null;
+
+                double jMed = Stats.median(t1[0]), jMin = Stats.min(t1[0]);
+                double jBatchMed = tB == null ? jMed : Stats.median(tB[0]);
+                double jIps = batch / (jBatchMed / 1e3);
+                double eff1 = gflop / (jMed / 1e3), effB = gflop * batch / (jBatchMed / 1e3);
+                r.put("latency_ms_median", round(jMed, 3));
+                r.put("latency_ms_min", round(jMin, 3));
+                r.put("throughput_ips", round(jIps, 3));
+                r.put("gflops_effective", round(eff1, 2));
+                r.put("gflops_effective_batch", round(effB, 2));
+                r.put("peak_gflops", Double.isNaN(peakT) ? null : round(peakT, 2));
+                r.put("peak_gflops_1thread", Double.isNaN(peak1) ? null : round(peak1, 2));
+                r.put("pct_of_peak", Double.isNaN(peakT) ? null : round(100 * eff1 / peakT, 1));
+                r.put("pct_of_peak_batch", Double.isNaN(peakT) ? null : round(100 * effB / peakT, 1));
+                double oMed = 0, oMin = 0, oIps = 0;
+                if (ort != null) {
+                    oMed = Stats.median(t1[1]);
+                    oMin = Stats.min(t1[1]);
+                    double oBatchMed = tB == null ? oMed : Stats.median(tB[1]);
+                    oIps = batch / (oBatchMed / 1e3);
+                    r.put("onnx_latency_ms_median", round(oMed, 3));
+                    r.put("onnx_latency_ms_min", round(oMin, 3));
+                    r.put("onnx_throughput_ips", round(oIps, 3));
+                    r.put("onnx_gflops_effective", round(gflop / (oMed / 1e3), 2));
+                    r.put("latency_ratio", round(jMed / oMed, 4));
+                    r.put("latency_ratio_min", round(jMin / oMin, 4));
+                    r.put("throughput_ratio", round(jIps / oIps, 4));
+                }
+
+                Map<String, Object> prof = null;
+                double mmShare = Double.NaN;
+                if (profile) {
+                    engine.profile(true);
+                    int n = Math.max(3, Math.min(runs, 20));
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < n; i++) jv1.run();
+                    double wall = System.nanoTime() - t0;
+                    long[] ns = engine.kernelNanos();
+                    engine.profile(false);
+                    prof = new LinkedHashMap<>();
+                    double sum = 0, mm = 0;
+                    for (VisionTransformer.Stage s : VisionTransformer.Stage.values()) {
+                        double pct = 100.0 * ns[s.ordinal()] / wall;
+                        sum += ns[s.ordinal()];
+                        if (s == VisionTransformer.Stage.QKV_MATMUL || s == VisionTransformer.Stage.ATTENTION
+                                || s == VisionTransformer.Stage.PROJ_MATMUL || s == VisionTransformer.Stage.MLP_FC1_GELU
+                                || s == VisionTransformer.Stage.MLP_FC2) mm += ns[s.ordinal()];
+                        Map<String, Object> e = new LinkedHashMap<>();
+                        e.put("ms", round(ns[s.ordinal()] / 1e6 / n, 3));
+                        e.put("pct", round(pct, 1));
+                        prof.put(s.name().toLowerCase(Locale.ROOT), e);
+                    }
+                    Map<String, Object> other = new LinkedHashMap<>();
+                    other.put("ms", round((wall - sum) / 1e6 / n, 3));
+                    other.put("pct", round(100 * (wall - sum) / wall, 1));
+                    prof.put("other", other);
+                    mmShare = 100 * mm / wall;
+                    r.put("profile_forward_ms", round(wall / 1e6 / n, 3));
+                    r.put("profile", prof);
+                    r.put("matmul_attention_pct", round(mmShare, 1));
+                }
+
+                if (json) {
+                    out.println(new ObjectMapper().writeValueAsString(r));
+                } else {
+                    out.println();
+                    if (ort != null) {
+                        out.printf("%-24s %12s %12s %10s%n", "", "jvit", "ORT", "jvit/ORT");
+                        out.printf("%-24s %12s %12s %10.3f%n", "batch-1 median ms", ms(jMed), ms(oMed), jMed / oMed);
+                        out.printf("%-24s %12s %12s %10.3f%n", "batch-1 min ms", ms(jMin), ms(oMin), jMin / oMin);
+                        out.printf("%-24s %12.1f %12.1f %10.3f%n", "batch-" + batch + " images/s", jIps, oIps, jIps / oIps);
+                        out.printf("%-24s %12.1f %12.1f%n", "effective GFLOP/s (b1)", eff1, gflop / (oMed / 1e3));
+                        out.println("(latency ratio < 1 and throughput ratio > 1: jvit is faster)");
+                    } else {
+                        out.printf("%-24s %12s%n", "batch-1 median ms", ms(jMed));
+                        out.printf("%-24s %12s%n", "batch-1 min ms", ms(jMin));
+                        out.printf("%-24s %12.1f%n", "batch-" + batch + " images/s", jIps);
+                    }
+                    if (!Double.isNaN(peakT))
+                        out.printf("jvit effective: %.1f GFLOP/s at batch 1 (%.0f%% of the %.1f GFLOP/s peak), %.1f at batch %d (%.0f%%)%n",
+                                eff1, 100 * eff1 / peakT, peakT, effB, batch, 100 * effB / peakT);
+                    else
+                        out.printf("jvit effective: %.1f GFLOP/s at batch 1, %.1f at batch %d%n", eff1, effB, batch);
+                    if (prof != null) {
+                        out.printf("%nprofile (batch 1, %.2f ms per forward pass with profiling on):%n", (double) r.get("profile_forward_ms"));
+                        for (Map.Entry<String, Object> e : prof.entrySet()) {
+                            @SuppressWarnings("unchecked") Map<String, Object> v = (Map<String, Object>) e.getValue();
+                            out.printf("  %-18s %9.3f ms %6.1f%%%n", e.getKey(), (double) v.get("ms"), (double) v.get("pct"));
+                        }
+                        out.printf("  matmul + attention (qkv, attention, proj, fc1+gelu, fc2): %.1f%% of the forward pass%n", mmShare);
+                    }
+                }
+                out.flush();
+                return Exit.OK;
+            } finally {
+                if (ort != null) ort.close();
+            }
+        }
+    }
+
+    /** Times a and b alternately (order alternating per pair, a pause between runs); milliseconds. */
+    private double[][] timeInterleaved(Runnable a, Runnable b, int n) throws InterruptedException {
+        double[] ta = new double[n], tb = new double[n];
+        for (int i = 0; i < n; i++) {
+            boolean aFirst = i % 2 == 0;
+            for (int j = 0; j < (b == null ? 1 : 2); j++) {
+                boolean runA = (j == 0) == aFirst || b == null;
+                Runnable r = runA ? a : b;
+                if (gapMs > 0) Thread.sleep(gapMs);
+                long t0 = System.nanoTime();
+                r.run();
+                double dt = (System.nanoTime() - t0) / 1e6;
+                if (runA) ta[i] = dt;
+                else tb[i] = dt;
+            }
+        }
+        return new double[][] {ta, tb};
+    }
+
+    static double round(double v, int digits) {
+        if (Double.isNaN(v) || Double.isInfinite(v)) return v;
+        double s = Math.pow(10, digits);
+        return Math.round(v * s) / s;
+    }
+
+    static List<Object> list(Object... o) { return new ArrayList<>(List.of(o)); }
+}

@@ -1,0 +1,176 @@
+package io.jvit.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.jvit.cli.Exit;
+import io.jvit.engine.Matmul;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code jvit bench --kernels}: a quick (about 30 s) look at each kernel's GFLOP/s on the ViT-B/16 shapes
+ * and its share of the FMA peak measured in the same process. Not JMH (tools/jmh.sh is the careful
+ * version): each case is warmed up for a fixed time, then timed in several samples of repeated calls;
+ * the median sample is reported, with the best beside it.
+ */
+final class KernelBench {
+    /** ViT-B/16: M = 197 tokens, (K, N) of qkv, proj, fc1, fc2. */
+    static final int[][] MATMUL_SHAPES = {{197, 768, 768}, {197, 768, 2304}, {197, 768, 3072}, {197, 3072, 768}};
+    static final int[] ATTENTION_TOKENS = {197, 577, 1370, 4096};
+    static final int WIDTH = 768, HEADS = 12, HEAD_DIM = 64;
+
+    private final PrintWriter out;
+    private final int threads;
+    private final int peakMs;
+    private final boolean json;
+
+    KernelBench(PrintWriter out, int threads, int peakMs, boolean json) {
+        this.out = out;
+        this.threads = threads;
+        this.peakMs = peakMs;
+        this.json = json;
+    }
+
+    /** Median and best GFLOP/s of a case: warm-up for {@code warmMs}, then {@code samples} samples of >= {@code sampleMs}. */
+    record Result(String name, int threads, double median, double best, double msPerCall, double gbps) {}
+
+    static Result measure(KernelCases.Case c, int threads, int warmMs, int samples, int sampleMs) {
+        KernelCases.warm(c, 10, 0, 1000);
+        long end = System.nanoTime() + warmMs * 1_000_000L;
+        int calls = 0;
+        long t0 = System.nanoTime();
+        do {
+            c.run();
+            calls++;
+        } while (System.nanoTime() < end || calls < 2);
+        double perCall = (double) (System.nanoTime() - t0) / calls;
+        int reps = (int) Math.max(1, Math.ceil(sampleMs * 1e6 / perCall));
+        double[] g = new double[samples], msc = new double[samples];
+        for (int s = 0; s < samples; s++) {
+            long a = System.nanoTime();
+            for (int i = 0; i < reps; i++) c.run();
+            double ns = (double) (System.nanoTime() - a) / reps;
+            g[s] = c.flops() / ns;
+            msc[s] = ns / 1e6;
+        }
+        double med = Stats.median(g);
+        double gbps = c.bytes() > 0 ? c.bytes() / (Stats.median(msc) * 1e6) : Double.NaN;
+        return new Result(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps);
+    }
+
+    int run() throws Exception {
+        List<Integer> tcounts = threads == 1 ? List.of(1) : List.of(1, threads);
+        Map<Integer, Double> peak = new LinkedHashMap<>();
+        for (int t : tcounts) peak.put(t, peakMs > 0 ? PeakFlops.measure(t, peakMs, 3) : Double.NaN);
+        if (!json) {
+            out.printf("jvit bench --kernels: %d-bit vectors; peak FMA (register-only Vector API loop): %s%n",
+                    io.jvit.engine.VectorMath.LANES * 32, peakText(peak));
+            out.printf("%-40s %3s %9s %9s %7s %10s %8s%n", "kernel", "thr", "GFLOP/s", "best", "%peak", "ms/call", "GB/s");
+            out.flush();
+        }
+        List<Result> results = new ArrayList<>();
+        Map<Integer, List<Double>> matmulByThreads = new LinkedHashMap<>();
+        for (int t : tcounts) {
+            for (int[] s : MATMUL_SHAPES) {
+                try (KernelCases.Case c = new KernelCases.MatmulCase(s[0], s[1], s[2], t, KernelCases.epilogueFor(s[1], s[2], WIDTH))) {
+                    Result r = measure(c, t, 300, 5, 150);
+                    results.add(r);
+                    matmulByThreads.computeIfAbsent(t, k -> new ArrayList<>()).add(r.median());
+                    print(r, peak.get(t));
+                }
+            }
+        }
+        for (int t : tcounts) {
+            KernelCases.warmAttention(t);
+            for (int tokens : ATTENTION_TOKENS) {
+                try (KernelCases.Case c = new KernelCases.AttentionCase(tokens, HEADS, HEAD_DIM, t)) {
+                    Result r = measure(c, t, 300, tokens >= 4096 ? 3 : 5, 150);
+                    results.add(r);
+                    print(r, peak.get(t));
+                }
+            }
+        }
+        for (int t : tcounts) {
+            try (KernelCases.Case c = new KernelCases.LayerNormCase(197, WIDTH, t)) {
+                Result r = measure(c, t, 200, 5, 100);
+                results.add(r);
+                print(r, peak.get(t));
+            }
+        }
+        for (int n : new int[] {197, 1370}) {
+            try (KernelCases.Case c = new KernelCases.SoftmaxCase(Math.min(n, 256), n)) {
+                Result r = measure(c, 1, 200, 5, 100);
+                results.add(r);
+                print(r, peak.get(1));
+            }
+        }
+        // attention against the matmul at the same thread count (issue target: >= 50%)
+        Map<String, Object> ratio = new LinkedHashMap<>();
+        for (int t : tcounts) {
+            double mm = matmulByThreads.get(t).stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
+            for (Result r : results)
+                if (r.threads() == t && r.name().startsWith("attention")) {
+                    ratio.put(r.name() + " @" + t, round1(100 * r.median() / mm));
+                }
+            if (!json) out.printf("attention / matmul GFLOP/s on %d thread%s (matmul: mean of the 4 shapes, %.1f):%s%n", t, t == 1 ? "" : "s", mm,
+                    attentionRatios(results, t, mm));
+        }
+        if (!json) {
+            out.println("matmul epilogues as in the forward pass: qkv store, proj and fc2 residual, fc1 GELU; M = 197 (padded to "
+                    + Matmul.padRows(197) + " inside; only 197 rows counted).");
+            out.println("layernorm: 8 FLOP/element counted; softmax: 20 (exp's polynomial included), rows x n one thread.");
+        } else {
+            Map<String, Object> j = new LinkedHashMap<>();
+            j.put("threads", threads);
+            Map<String, Object> pk = new LinkedHashMap<>();
+            for (Map.Entry<Integer, Double> e : peak.entrySet()) pk.put(Integer.toString(e.getKey()), round1(e.getValue()));
+            j.put("peak_gflops", pk);
+            List<Map<String, Object>> rs = new ArrayList<>();
+            for (Result r : results) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("kernel", r.name());
+                m.put("threads", r.threads());
+                m.put("gflops", round1(r.median()));
+                m.put("gflops_best", round1(r.best()));
+                double p = peak.get(r.threads());
+                m.put("pct_of_peak", Double.isNaN(p) ? null : round1(100 * r.median() / p));
+                m.put("ms_per_call", BenchMain.round(r.msPerCall(), 4));
+                if (!Double.isNaN(r.gbps())) m.put("gbps", round1(r.gbps()));
+                rs.add(m);
+            }
+            j.put("kernels", rs);
+            j.put("attention_pct_of_matmul", ratio);
+            out.println(new ObjectMapper().writeValueAsString(j));
+        }
+        out.flush();
+        return Exit.OK;
+    }
+
+    private static String attentionRatios(List<Result> results, int t, double mm) {
+        StringBuilder b = new StringBuilder();
+        for (Result r : results)
+            if (r.threads() == t && r.name().startsWith("attention"))
+                b.append(String.format(" %s tokens %.0f%%", r.name().split(" ")[1], 100 * r.median() / mm));
+        return b.toString();
+    }
+
+    private static String peakText(Map<Integer, Double> peak) {
+        StringBuilder b = new StringBuilder();
+        for (Map.Entry<Integer, Double> e : peak.entrySet())
+            b.append(b.isEmpty() ? "" : ", ").append(String.format("%.1f GFLOP/s on %d thread%s", e.getValue(), e.getKey(), e.getKey() == 1 ? "" : "s"));
+        return b.toString();
+    }
+
+    private void print(Result r, double peak) {
+        if (json) return;
+        out.printf("%-40s %3d %9.1f %9.1f %6s%% %10.3f %8s%n", r.name(), r.threads(), r.median(), r.best(),
+                Double.isNaN(peak) ? "-" : String.format("%.0f", 100 * r.median() / peak), r.msPerCall(),
+                Double.isNaN(r.gbps()) ? "" : String.format("%.1f", r.gbps()));
+        out.flush();
+    }
+
+    private static Object round1(double v) { return Double.isNaN(v) ? null : BenchMain.round(v, 1); }
+}

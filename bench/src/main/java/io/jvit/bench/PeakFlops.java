@@ -1,0 +1,108 @@
+package io.jvit.bench;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.util.concurrent.CyclicBarrier;
+
+/**
+ * This machine's fp32 FMA peak as the Vector API reaches it: a register-only loop of independent
+ * FloatVector FMA chains (enough of them to cover the FMA latency on every FMA port), no memory traffic.
+ * Run it in the process being measured, beside the kernels, so that a ratio to it is meaningful on a
+ * shared machine whose clock and load vary from run to run.
+ */
+public final class PeakFlops {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Independent accumulators: 4-cycle FMA latency x 2 ports = 8 needed for 256-bit pipes; 16 leaves slack. */
+    static final int CHAINS = 16;
+    /** FLOPs of one loop iteration: CHAINS FMAs of LANES lanes, 2 FLOPs each. */
+    public static final long FLOPS_PER_ITER = 2L * CHAINS * F.length();
+
+    private PeakFlops() {}
+
+    /** The register-only loop: {@code iters} x {@link #CHAINS} FMAs. Returns a value derived from every chain, so nothing is dead. */
+    public static float kernel(int iters, float seed) {
+        FloatVector m = FloatVector.broadcast(F, 0.9999999f - seed * 1e-9f);
+        FloatVector c = FloatVector.broadcast(F, 1e-7f + seed * 1e-12f);
+        FloatVector a0 = FloatVector.broadcast(F, seed), a1 = a0.add(1), a2 = a0.add(2), a3 = a0.add(3);
+        FloatVector a4 = a0.add(4), a5 = a0.add(5), a6 = a0.add(6), a7 = a0.add(7);
+        FloatVector a8 = a0.add(8), a9 = a0.add(9), a10 = a0.add(10), a11 = a0.add(11);
+        FloatVector a12 = a0.add(12), a13 = a0.add(13), a14 = a0.add(14), a15 = a0.add(15);
+        for (int i = 0; i < iters; i++) {
+            a0 = a0.fma(m, c); a1 = a1.fma(m, c); a2 = a2.fma(m, c); a3 = a3.fma(m, c);
+            a4 = a4.fma(m, c); a5 = a5.fma(m, c); a6 = a6.fma(m, c); a7 = a7.fma(m, c);
+            a8 = a8.fma(m, c); a9 = a9.fma(m, c); a10 = a10.fma(m, c); a11 = a11.fma(m, c);
+            a12 = a12.fma(m, c); a13 = a13.fma(m, c); a14 = a14.fma(m, c); a15 = a15.fma(m, c);
+        }
+        FloatVector s = a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7)
+                .add(a8).add(a9).add(a10).add(a11).add(a12).add(a13).add(a14).add(a15);
+        return s.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static volatile float sink;
+
+    /** GFLOP/s on {@code threads} threads at once, best of {@code repeats} runs of about {@code millis} ms each. */
+    public static double measure(int threads, int millis, int repeats) {
+        warmUp();
+        int iters = itersFor(millis);
+        double best = 0;
+        for (int r = 0; r < repeats; r++) best = Math.max(best, run(threads, iters));
+        return best;
+    }
+
+    private static boolean warm;
+
+    private static synchronized void warmUp() {
+        if (warm) return;
+        // many short calls: the interpreter runs Vector API code very slowly (about 1 us per operation), so
+        // reach the C1 and C2 invocation thresholds with few iterations, then run the compiled loop a while
+        for (int i = 0; i < 2_000; i++) sink += kernel(64, i);
+        long end = System.nanoTime() + 100_000_000L;
+        while (System.nanoTime() < end) sink += kernel(20_000, 1);
+        warm = true;
+    }
+
+    private static int itersFor(int millis) {
+        int probe = 2_000_000;
+        long t0 = System.nanoTime();
+        sink += kernel(probe, 1);
+        double ns = Math.max(1, System.nanoTime() - t0);
+        return (int) Math.max(100_000, Math.min(Integer.MAX_VALUE / 2, probe * (millis * 1e6 / ns)));
+    }
+
+    private static double run(int threads, int iters) {
+        if (threads == 1) {
+            long t0 = System.nanoTime();
+            sink += kernel(iters, 3);
+            return (double) iters * FLOPS_PER_ITER / (System.nanoTime() - t0);
+        }
+        CyclicBarrier start = new CyclicBarrier(threads + 1), end = new CyclicBarrier(threads + 1);
+        Thread[] ts = new Thread[threads];
+        for (int t = 0; t < threads; t++) {
+            final int id = t;
+            ts[t] = new Thread(() -> {
+                try {
+                    start.await();
+                    float v = kernel(iters, 3 + id);
+                    end.await();
+                    sink += v;
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }, "jvit-peak-" + t);
+            ts[t].setDaemon(true);
+            ts[t].start();
+        }
+        try {
+            start.await();
+            long t0 = System.nanoTime();
+            end.await();
+            long ns = System.nanoTime() - t0;
+            for (Thread t : ts) t.join();
+            return (double) iters * threads * FLOPS_PER_ITER / ns;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

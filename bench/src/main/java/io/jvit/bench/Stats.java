@@ -1,0 +1,98 @@
+package io.jvit.bench;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Small helpers: medians, process memory from /proc, the JVM's direct/native memory counter. */
+final class Stats {
+    private Stats() {}
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n == 0 ? Double.NaN : n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    static double min(double[] v) {
+        return Arrays.stream(v).min().orElse(Double.NaN);
+    }
+
+    static double max(double[] v) {
+        return Arrays.stream(v).max().orElse(Double.NaN);
+    }
+
+    /** VmRSS, VmHWM, RssAnon, RssFile in bytes from /proc/self/status (empty off Linux). */
+    static Map<String, Long> procStatus() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                for (String k : new String[] {"VmRSS", "VmHWM", "RssAnon", "RssFile"}) {
+                    if (line.startsWith(k + ":")) {
+                        String v = line.substring(k.length() + 1).trim().split("\\s+")[0];
+                        m.put(k, Long.parseLong(v) * 1024);
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux: no figures
+        }
+        return m;
+    }
+
+    static long rss() { return procStatus().getOrDefault("VmRSS", -1L); }
+
+    static long hwm() { return procStatus().getOrDefault("VmHWM", -1L); }
+
+    private static final java.util.regex.Pattern NMT_OTHER =
+            java.util.regex.Pattern.compile("-\\s+Other \\(reserved=(\\d+)KB, committed=(\\d+)KB\\)");
+
+    /**
+     * Committed bytes of the JVM's "Other" native memory, where {@code Arena.allocate} (Unsafe.allocateMemory)
+     * is accounted, from Native Memory Tracking; -1 unless the JVM runs with
+     * {@code -XX:NativeMemoryTracking=summary} (JVIT_JAVA_OPTS). Arena segments are not counted in the
+     * "direct" buffer pool.
+     */
+    static long nativeBytes() {
+        try {
+            javax.management.MBeanServer s = ManagementFactory.getPlatformMBeanServer();
+            Object r = s.invoke(new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"), "vmNativeMemory",
+                    new Object[] {new String[] {"summary", "scale=KB"}}, new String[] {String[].class.getName()});
+            java.util.regex.Matcher m = NMT_OTHER.matcher(String.valueOf(r));
+            return m.find() ? Long.parseLong(m.group(2)) * 1024 : -1;
+        } catch (Exception | LinkageError e) {
+            return -1;
+        }
+    }
+
+    /** Native memory by NMT when on, else the process's anonymous resident memory (which includes the Java heap). */
+    static long offHeapOrAnon() {
+        long n = nativeBytes();
+        return n >= 0 ? n : procStatus().getOrDefault("RssAnon", -1L);
+    }
+
+    static boolean nmtOn() { return nativeBytes() >= 0; }
+
+    /** Heap bytes allocated so far by the threads whose names start with one of the prefixes, or the current thread. */
+    static long allocatedBytes(String... threadPrefixes) {
+        java.lang.management.ThreadMXBean tb = ManagementFactory.getThreadMXBean();
+        if (!(tb instanceof com.sun.management.ThreadMXBean sun)) return -1;
+        long total = sun.getCurrentThreadAllocatedBytes();
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t == Thread.currentThread()) continue;
+            for (String p : threadPrefixes)
+                if (t.getName().startsWith(p)) {
+                    long b = sun.getThreadAllocatedBytes(t.threadId());
+                    if (b > 0) total += b;
+                }
+        }
+        return total;
+    }
+
+    static String mb(long bytes) { return String.format("%.1f MB", bytes / 1e6); }
+}

@@ -1,0 +1,131 @@
+package io.jvit.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.jvit.cli.Exit;
+import io.jvit.cli.Main;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code jvit bench} in-process on the small torchvision fixture and its ONNX export. */
+class BenchMainTest {
+    record Run(int code, String out, String err) {}
+
+    static Path root() {
+        String prop = System.getProperty("jvit.root");
+        if (prop != null && Files.isDirectory(Path.of(prop, "fixtures"))) return Path.of(prop);
+        Path p = Path.of("").toAbsolutePath();
+        while (p != null && !Files.isDirectory(p.resolve("fixtures"))) p = p.getParent();
+        if (p == null) throw new IllegalStateException("cannot find the repository's fixtures/ folder");
+        return p;
+    }
+
+    static final String MODEL = root().resolve("fixtures/tv_vit/model.safetensors").toString();
+    static final String ONNX = root().resolve("fixtures/onnx/tv_vit_op17.onnx").toString();
+
+    static Run bench(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        CommandLine cl = Main.commandLine(new BenchMain());
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute(args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    /** The fixture, short runs: a few seconds in all. */
+    static String[] quick(String... more) {
+        List<String> a = new ArrayList<>(List.of("--model", MODEL, "--heads", "3", "--threads", "1", "--warmup", "1", "--runs", "3",
+                "--batch-runs", "2", "--batch", "2", "--gap-ms", "0"));
+        a.addAll(List.of(more));
+        if (!a.contains("--peak-ms")) a.addAll(List.of("--peak-ms", "0"));
+        return a.toArray(String[]::new);
+    }
+
+    static void assertOneLineError(Run r, int code, String contains) {
+        assertEquals(code, r.code(), () -> "exit code; stderr: " + r.err());
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).filter(l -> !l.startsWith("Try '")).toList();
+        assertEquals(1, lines.size(), () -> "one error line expected: " + r.err());
+        assertTrue(lines.get(0).startsWith("jvit: "), r.err());
+        assertTrue(lines.get(0).contains(contains), () -> "'" + contains + "' expected in: " + r.err());
+    }
+
+    @Test
+    void comparesWithOnnxRuntimeAndPrintsJson() throws Exception {
+        Run r = bench(quick("--compare-onnx", ONNX, "--json", "--profile", "--peak-ms", "20"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        for (String k : new String[] {"model", "threads", "batch", "latency_ms_median", "latency_ms_min", "throughput_ips", "gflops_effective",
+                "peak_gflops", "onnx_latency_ms_median", "onnx_throughput_ips", "latency_ratio", "throughput_ratio",
+                "max_abs_logit_diff", "cosine_similarity", "profile", "matmul_attention_pct"})
+            assertTrue(j.has(k), () -> k + " missing from " + r.out());
+        assertEquals(1, j.get("threads").asInt());
+        assertEquals(2, j.get("batch").asInt());
+        assertTrue(j.get("latency_ms_median").asDouble() > 0);
+        assertTrue(j.get("peak_gflops").asDouble() > 0);
+        assertTrue(j.get("throughput_ratio").asDouble() > 0);
+        assertTrue(j.get("cosine_similarity").asDouble() > 0.99999, r.out());
+        assertTrue(j.get("max_abs_logit_diff").asDouble() < 1e-3, r.out());
+        assertEquals(9, j.get("profile").size(), r.out());   // 8 stages + other
+    }
+
+    @Test
+    void plainTextWithoutOnnx() {
+        Run r = bench(quick());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("batch-1 median ms"), r.out());
+        assertTrue(r.out().contains("batch-2 images/s"), r.out());
+    }
+
+    @Test
+    void rejectsBadCounts() {
+        assertOneLineError(bench(quick("--threads", "0")), Exit.USAGE, "--threads");
+        assertOneLineError(bench(quick("--batch", "0")), Exit.USAGE, "--batch");
+        assertOneLineError(bench(quick("--runs", "0")), Exit.USAGE, "--runs");
+        assertOneLineError(bench(quick("--batch-runs", "-1")), Exit.USAGE, "--batch-runs");
+        assertOneLineError(bench(quick("--image-size", "30")), Exit.USAGE, "patch size");
+        assertOneLineError(bench(quick("--threads", "x")), Exit.USAGE, "--threads");
+    }
+
+    @Test
+    void rejectsMissingOrNonOnnxFile(@TempDir Path tmp) throws Exception {
+        assertOneLineError(bench(quick("--compare-onnx", tmp.resolve("nope.onnx").toString())), Exit.IO, "no such file");
+        Path junk = tmp.resolve("junk.onnx");
+        Files.writeString(junk, "this is not a protobuf\n");
+        assertOneLineError(bench(quick("--compare-onnx", junk.toString())), Exit.MODEL, "junk.onnx");
+        assertOneLineError(bench(quick("--compare-onnx", MODEL)), Exit.MODEL, "model.safetensors");
+    }
+
+    @Test
+    void rejectsMismatchedOnnx(@TempDir Path tmp) throws Exception {
+        // the fixture: 3 x 32 x 32 in, 10 classes out
+        Path wrongClasses = TinyOnnx.reduceMean(tmp, "classes.onnx", 3, 32);
+        assertOneLineError(bench(quick("--compare-onnx", wrongClasses.toString())), Exit.MODEL, "does not match");
+        Path wrongSize = TinyOnnx.reduceMean(tmp, "size.onnx", 3, 16);
+        assertOneLineError(bench(quick("--compare-onnx", wrongSize.toString())), Exit.MODEL, "input shape [N, 3, 16, 16]");
+        Path wrongChannels = TinyOnnx.reduceMean(tmp, "channels.onnx", 1, 32);
+        assertOneLineError(bench(quick("--compare-onnx", wrongChannels.toString())), Exit.MODEL, "does not match");
+    }
+
+    @Test
+    void kernelCasesRun() {
+        try (KernelCases.Case c = new KernelCases.AttentionCase(50, 2, 16, 2)) {
+            c.run();
+            assertEquals(4.0 * 50 * 50 * 16 * 2, c.flops());
+        }
+        try (KernelCases.Case c = new KernelCases.MatmulCase(20, 48, 96, 1, io.jvit.engine.Matmul.Epilogue.GELU)) {
+            c.run();
+            assertEquals(2.0 * 20 * 48 * 96, c.flops());
+        }
+    }
+}
