@@ -32,6 +32,8 @@ final class OnnxFile implements AutoCloseable {
     final Path dir;
     final Arena arena = Arena.ofShared();
     final Onnx.ModelProto model;
+    /** MatMulInteger patterns rewritten to float MatMuls (see {@link QuantizedMatMulPattern}). */
+    final int quantizedMatMuls;
     private final Map<Path, MemorySegment> mapped = new HashMap<>();
     private final Map<String, Onnx.TensorProto> initializers = new HashMap<>();
     private final Map<String, Tensor> converted = new HashMap<>();
@@ -43,7 +45,14 @@ final class OnnxFile implements AutoCloseable {
         Path parent = path.toAbsolutePath().getParent();
         this.dir = parent == null ? Path.of("").toAbsolutePath() : parent;
         try {
-            this.model = parse();
+            Onnx.ModelProto parsed = parse();
+            // ONNX Runtime's quantize_dynamic MatMulInteger patterns become float MatMuls (requantized after import)
+            this.quantizedMatMuls = QuantizedMatMulPattern.count(parsed);
+            try {
+                this.model = quantizedMatMuls > 0 ? QuantizedMatMulPattern.rewrite(parsed) : parsed;
+            } catch (UnsupportedModelException e) {
+                throw new UnsupportedModelException(path + ": " + e.getMessage());
+            }
             if (!model.hasGraph() || model.getGraph().getNodeCount() == 0)
                 throw new ModelFormatException(path + ": not an ONNX model (the file holds no graph)");
             if (model.getOpsetImportCount() == 0 && model.getIrVersion() == 0)

@@ -46,6 +46,11 @@ public final class OnnxLoader {
             Map<String, String> info = info(f, imp, asm, options);
             info.put("import_ms", String.format("map+parse %.0f, recognise %.0f, weights %.0f",
                     (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6));
+            if (f.quantizedMatMuls > 0) {
+                asm.weights = QuantizedMatMulPattern.requantize(asm.weights, f.arena);
+                info.put("weights", "int8 per output channel in the encoder blocks (from " + f.quantizedMatMuls
+                        + " quantize_dynamic MatMulInteger patterns); " + info.get("weights"));
+            }
             List<String> labels = labels(file, asm.config.numClasses());
             try {
                 return new ViTModel(asm.config, asm.weights, labels, info, f);
