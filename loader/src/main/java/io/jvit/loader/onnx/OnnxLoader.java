@@ -86,7 +86,8 @@ public final class OnnxLoader {
         info.put("layer_norm", (imp.lnOp && imp.decomposedLn ? "LayerNormalization and decomposed" : imp.lnOp ? "LayerNormalization" : "decomposed (ReduceMean/Sub/Pow/Sqrt/Div)")
                 + ", eps " + c.layerNormEps() + (options.layerNormEps() != null ? " (from the load options)" : ""));
         info.put("gelu", "Gelu".equals(asm.geluForm) ? "Gelu operator" : "erf pattern");
-        info.put("attention", asm.attentionForm + (asm.scaleFolded ? ", non-standard scale folded into the queries" : ""));
+        info.put("attention", asm.attentionForm + (asm.scaleFolded ? ", non-standard scale folded into the queries" : "")
+                + (asm.layerScale ? "; LayerScale folded into the output projections" : ""));
         info.put("batch", imp.batchDim.isConst() ? "fixed " + imp.batchDim.value() + " in the graph (jvit runs any batch)" : "dynamic");
         info.put("graph", m.getGraph().getNodeCount() + " nodes (" + imp.liveNodes + " used), " + m.getGraph().getInitializerCount() + " initializers");
         info.put("weights", String.format("%d tensors used in place (%.1f MB), %d copied once into the engine layout (%.1f MB)",
