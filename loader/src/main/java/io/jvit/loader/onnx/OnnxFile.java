@@ -32,6 +32,8 @@ final class OnnxFile implements AutoCloseable {
     final Path dir;
     final Arena arena = Arena.ofShared();
     final Onnx.ModelProto model;
+    /** MatMulInteger nodes of an ONNX Runtime quantize_dynamic graph, rewritten into float MatMuls (int8 hook). */
+    final int quantizedMatMuls;
     private final Map<Path, MemorySegment> mapped = new HashMap<>();
     private final Map<String, Onnx.TensorProto> initializers = new HashMap<>();
     private final Map<String, Tensor> converted = new HashMap<>();
@@ -43,7 +45,9 @@ final class OnnxFile implements AutoCloseable {
         Path parent = path.toAbsolutePath().getParent();
         this.dir = parent == null ? Path.of("").toAbsolutePath() : parent;
         try {
-            this.model = parse();
+            Onnx.ModelProto parsed = parse();
+            this.quantizedMatMuls = QuantizedMatMulPattern.count(parsed);        // int8 hook: see QuantizedMatMulPattern
+            this.model = QuantizedMatMulPattern.rewrite(parsed);
             if (!model.hasGraph() || model.getGraph().getNodeCount() == 0)
                 throw new ModelFormatException(path + ": not an ONNX model (the file holds no graph)");
             if (model.getOpsetImportCount() == 0 && model.getIrVersion() == 0)

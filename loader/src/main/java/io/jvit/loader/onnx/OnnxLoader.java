@@ -47,8 +47,13 @@ public final class OnnxLoader {
             info.put("import_ms", String.format("map+parse %.0f, recognise %.0f, weights %.0f",
                     (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6));
             List<String> labels = labels(file, asm.config.numClasses());
+            io.jvit.engine.ViTWeights weights = asm.weights;
+            if (f.quantizedMatMuls > 0) {   // int8 hook: quantize_dynamic graphs run on the int8 engine
+                weights = QuantizedMatMulPattern.requantize(weights, java.lang.foreign.Arena.ofAuto());
+                info.put("quantization", "int8 from " + f.quantizedMatMuls + " MatMulInteger nodes (requantized per channel)");
+            }
             try {
-                return new ViTModel(asm.config, asm.weights, labels, info, f);
+                return new ViTModel(asm.config, weights, labels, info, f);
             } catch (IllegalArgumentException e) {
                 throw new UnsupportedModelException(file + ": " + e.getMessage());
             }
