@@ -15,9 +15,17 @@ fixtures they name). Two kinds of file, listed in fixtures/onnx_extra/index.json
   scale (its own logits in onnx_extra/timm_vit_scale/);
 * "refused": graphs jvit must refuse with a one-line reason: a ResNet block (a CNN), tanh-approximated
   GELU, global average pooling, a post-LN block, a softmax on the logits.
+
+Plus fixtures/onnx_extra/mutants.json: seeded single-point mutations of the fixture graphs (a
+Transpose perm, a Softmax or Concat axis, an integer or float constant, two inputs swapped, an input
+rewired to another value), each with the mutated graph's own logits from make_fixtures.py's numpy
+ONNX interpreter at batch 3 and 1, or "error" where the mutated graph is no longer valid. The Java
+test applies each recipe and requires jvit to refuse the mutant or reproduce those logits: never a
+wrong answer.
 """
 
 import argparse
+import collections
 import copy
 import json
 import os
@@ -107,12 +115,158 @@ class _AvgPoolHead(nn.Module):
         return self.m.head(f[:, 1:].mean(dim=1))
 
 
+def _live(model):
+    """The model with only the nodes the output depends on (dead nodes are not evaluated)."""
+    import onnx
+    m = copy.deepcopy(model)
+    need = {o.name for o in m.graph.output}
+    keep = []
+    for n in reversed(list(m.graph.node)):
+        if any(o in need for o in n.output):
+            keep.append(n)
+            need.update(i for i in n.input if i)
+    keep.reverse()
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    return m
+
+
+def _reference(model, xs):
+    """Logits of a (mutated) graph per input batch, or None when it cannot be evaluated."""
+    outs = []
+    for x in xs:
+        try:
+            with np.errstate(all="ignore"):
+                y = MF.run_onnx_numpy(_live(model), {"pixel_values": x})["logits"]
+        except Exception:  # noqa: BLE001 - an invalid graph, whatever the reason
+            return None
+        y = np.asarray(y)
+        if y.shape != (x.shape[0], 10) or y.dtype.kind != "f":
+            return None
+        outs.append(y)
+    return outs
+
+
+def _apply(model, mut):
+    """Applies one mutation recipe (the Java test does the same through protobuf-java)."""
+    from onnx import helper, numpy_helper
+    n = model.graph.node[mut["node"]]
+    k = mut["kind"]
+    if k in ("attr_ints", "attr_int"):
+        for a in list(n.attribute):
+            if a.name == mut["name"]:
+                n.attribute.remove(a)
+        n.attribute.append(helper.make_attribute(mut["name"], mut["value"]))
+    elif k == "const":
+        arr = np.array(mut["value"], dtype=np.float32 if mut["float"] else np.int64).reshape(mut["dims"])
+        for a in n.attribute:
+            if a.name == "value":
+                a.t.CopyFrom(numpy_helper.from_array(arr, a.t.name))
+    elif k == "swap_inputs":
+        i = list(n.input)
+        i[0], i[1] = i[1], i[0]
+        del n.input[:]
+        n.input.extend(i)
+    elif k == "set_input":
+        n.input[mut["slot"]] = mut["value"]
+    else:
+        raise ValueError(k)
+
+
+def write_mutants(out, per_model=40, seed=1234):
+    import onnx
+    from onnx import helper, numpy_helper
+    rng = np.random.RandomState(seed)
+    bases = [("tv_vit_op17.onnx", "tv_vit"), ("hf_vit_op14.onnx", "hf_vit"), ("timm_vit_op17.onnx", "timm_vit"),
+             ("timm_deit_op14.onnx", "timm_deit"), ("hf_deit_op17.onnx", "hf_deit")]
+    result = []
+    for fname, fixture in bases:
+        base = onnx.load(os.path.join(REPO, "fixtures", "onnx", fname))
+        live_outputs = {o for n in _live(base).graph.node for o in n.output}
+        x = np.fromfile(os.path.join(REPO, "fixtures", fixture, "input.bin"), dtype="<f4").reshape(3, 3, 32, 32)
+        xs = [x, x[:1].copy()]
+        nodes = list(base.graph.node)
+        # values defined before each node, for rewiring
+        defined, before = [o.name for o in base.graph.initializer if o.data_type == 1] + ["pixel_values"], []
+        for n in nodes:
+            before.append(list(defined))
+            defined.extend(o for o in n.output if o)
+        made, seen, tries = 0, set(), 0
+        while made < per_model and tries < 5000:
+            tries += 1
+            i = int(rng.randint(len(nodes)))
+            n = nodes[i]
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            kind = ["perm", "axis", "const", "swap", "rewire", "attr"][int(rng.randint(6))]
+            mut = None
+            if kind == "perm" and n.op_type == "Transpose":
+                p = list(attrs["perm"])
+                q = list(rng.permutation(len(p)))
+                if q != p:
+                    mut = {"kind": "attr_ints", "node": i, "name": "perm", "value": [int(v) for v in q]}
+            elif kind == "axis" and n.op_type in ("Softmax", "Concat", "Gather", "Split", "LayerNormalization", "Flatten"):
+                mut = {"kind": "attr_int", "node": i, "name": "axis", "value": int(rng.randint(-3, 4))}
+            elif kind == "attr" and n.op_type in ("ReduceMean", "Gemm"):
+                name = "keepdims" if n.op_type == "ReduceMean" else ["transB", "transA", "alpha", "beta"][int(rng.randint(4))]
+                if name in ("alpha", "beta"):
+                    mut = {"kind": "attr_int", "node": i, "name": name, "value": float(rng.choice([0.5, 2.0, -1.0]))}
+                else:
+                    mut = {"kind": "attr_int", "node": i, "name": name, "value": int(rng.randint(0, 2))}
+            elif kind == "const" and n.op_type == "Constant" and "value" in attrs:
+                v = numpy_helper.to_array(attrs["value"])
+                if v.size <= 8 and v.dtype.kind in "if":
+                    w = v.astype(np.float64).reshape(-1).copy()
+                    j = int(rng.randint(w.size))
+                    if v.dtype.kind == "f":
+                        w[j] = w[j] * float(rng.choice([0.5, 2.0, -1.0, 1.001]))
+                    else:
+                        w[j] = w[j] + float(rng.choice([-2, -1, 1, 2]))
+                        if rng.rand() < 0.3 and w.size > 1:
+                            w = w[rng.permutation(w.size)]
+                    mut = {"kind": "const", "node": i, "dims": list(v.shape), "float": v.dtype.kind == "f",
+                           "value": [float(t) if v.dtype.kind == "f" else int(t) for t in w]}
+            elif kind == "swap" and n.op_type in ("Add", "Sub", "Mul", "Div", "MatMul", "Concat", "Pow", "Where") and len(n.input) >= 2:
+                mut = {"kind": "swap_inputs", "node": i}
+            elif kind == "rewire" and len(n.input) >= 1 and n.op_type not in ("Shape", "Constant"):
+                slot = int(rng.randint(len(n.input)))
+                cands = [v for v in before[i] if v != n.input[slot]]
+                if cands:
+                    mut = {"kind": "set_input", "node": i, "slot": slot, "value": cands[int(rng.randint(len(cands)))]}
+            if mut is None or not any(o in live_outputs for o in n.output):
+                continue
+            key = json.dumps(mut, sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            m = copy.deepcopy(base)
+            _apply(m, mut)
+            ref = _reference(m, xs)
+            entry = {"base": fname, "fixture": fixture, "mutation": mut, "op": n.op_type, "name": n.name}
+            if ref is None or not all(np.isfinite(r).all() for r in ref):
+                entry["expect"] = "error" if ref is None else "nonfinite"
+            else:
+                entry["expect"] = "logits"
+                entry["logits3"] = [float("%.9g" % v) for v in ref[0].reshape(-1)]
+                entry["logits1"] = [float("%.9g" % v) for v in ref[1].reshape(-1)]
+            result.append(entry)
+            made += 1
+    with open(os.path.join(out, "mutants.json"), "w") as f:
+        json.dump({"comment": "written by tools/make_onnx_extra.py; see its docstring", "mutants": result}, f, indent=0)
+        f.write("\n")
+    counts = collections.Counter(e["expect"] for e in result)
+    print("mutants.json: %d mutants %s" % (len(result), dict(counts)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(REPO, "fixtures"))
+    ap.add_argument("--mutants-only", action="store_true")
     args = ap.parse_args()
     out = os.path.join(args.out, "onnx_extra")
     os.makedirs(out, exist_ok=True)
+    if args.mutants_only:
+        write_mutants(out)
+        return
     entries = []
 
     def ok(file, fixture, note):
@@ -200,6 +354,7 @@ def main():
     for e in entries:
         p = os.path.join(out, e["file"])
         print("%-30s %6.0f KB  %s" % (e["file"], os.path.getsize(p) / 1024, e["note"]))
+    write_mutants(out)
 
 
 if __name__ == "__main__":

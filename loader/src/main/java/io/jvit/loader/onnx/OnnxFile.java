@@ -32,7 +32,7 @@ final class OnnxFile implements AutoCloseable {
     final Path dir;
     final Arena arena = Arena.ofShared();
     final Onnx.ModelProto model;
-    /** MatMulInteger nodes of an ONNX Runtime quantize_dynamic graph, rewritten into float MatMuls (int8 hook). */
+    /** MatMulInteger patterns rewritten to float MatMuls (see {@link QuantizedMatMulPattern}). */
     final int quantizedMatMuls;
     private final Map<Path, MemorySegment> mapped = new HashMap<>();
     private final Map<String, Onnx.TensorProto> initializers = new HashMap<>();
@@ -46,8 +46,13 @@ final class OnnxFile implements AutoCloseable {
         this.dir = parent == null ? Path.of("").toAbsolutePath() : parent;
         try {
             Onnx.ModelProto parsed = parse();
-            this.quantizedMatMuls = QuantizedMatMulPattern.count(parsed);        // int8 hook: see QuantizedMatMulPattern
-            this.model = QuantizedMatMulPattern.rewrite(parsed);
+            // ONNX Runtime's quantize_dynamic MatMulInteger patterns become float MatMuls (requantized after import)
+            this.quantizedMatMuls = QuantizedMatMulPattern.count(parsed);
+            try {
+                this.model = quantizedMatMuls > 0 ? QuantizedMatMulPattern.rewrite(parsed) : parsed;
+            } catch (UnsupportedModelException e) {
+                throw new UnsupportedModelException(path + ": " + e.getMessage());
+            }
             if (!model.hasGraph() || model.getGraph().getNodeCount() == 0)
                 throw new ModelFormatException(path + ": not an ONNX model (the file holds no graph)");
             if (model.getOpsetImportCount() == 0 && model.getIrVersion() == 0)

@@ -46,23 +46,25 @@ public final class OnnxLoader {
             Map<String, String> info = info(f, imp, asm, options);
             info.put("import_ms", String.format("map+parse %.0f, recognise %.0f, weights %.0f",
                     (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6));
-            List<String> labels = labels(file, asm.config.numClasses());
-            io.jvit.engine.ViTWeights weights = asm.weights;
-            if (f.quantizedMatMuls > 0) {   // int8 hook: quantize_dynamic graphs run on the int8 engine
-                weights = QuantizedMatMulPattern.requantize(weights, java.lang.foreign.Arena.ofAuto());
-                info.put("quantization", "int8 from " + f.quantizedMatMuls + " MatMulInteger nodes (requantized per channel)");
+            if (f.quantizedMatMuls > 0) {
+                asm.weights = QuantizedMatMulPattern.requantize(asm.weights, f.arena);
+                info.put("weights", "int8 per output channel in the encoder blocks (from " + f.quantizedMatMuls
+                        + " quantize_dynamic MatMulInteger patterns); " + info.get("weights"));
+                info.put("quantization", "int8-per-channel-symmetric (from ONNX Runtime quantize_dynamic MatMulInteger)");
             }
+            List<String> labels = labels(file, asm.config.numClasses());
             try {
-                return new ViTModel(asm.config, weights, labels, info, f);
+                return new ViTModel(asm.config, asm.weights, labels, info, f);
             } catch (IllegalArgumentException e) {
                 throw new UnsupportedModelException(file + ": " + e.getMessage());
             }
         } catch (ModelFormatException | RuntimeException e) {
             f.close();
             if (e instanceof ModelFormatException m) throw m;
-            if (e instanceof IllegalArgumentException || e instanceof IllegalStateException || e instanceof ArithmeticException)
-                throw new UnsupportedModelException(file + ": " + e.getMessage());
-            throw e;
+            // a ViT the engine rejects (IllegalArgumentException from its records) or an unforeseen case: one line still
+            String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse("");
+            if (!(e instanceof IllegalArgumentException || e instanceof IllegalStateException)) msg = "cannot import it (" + e.getClass().getSimpleName() + ": " + msg + ")";
+            throw new UnsupportedModelException(file + ": " + msg);
         }
     }
 
@@ -86,7 +88,7 @@ public final class OnnxLoader {
         info.put("batch", imp.batchDim.isConst() ? "fixed " + imp.batchDim.value() + " in the graph (jvit runs any batch)" : "dynamic");
         info.put("graph", m.getGraph().getNodeCount() + " nodes (" + imp.liveNodes + " used), " + m.getGraph().getInitializerCount() + " initializers");
         info.put("weights", String.format("%d tensors used in place (%.1f MB), %d copied once into the engine layout (%.1f MB)",
-                asm.stats.aliased, asm.stats.aliasedBytes / 1e6, asm.stats.copied, asm.stats.copiedBytes / 1e6));
+                asm.linears.aliased, asm.linears.aliasedBytes / 1e6, asm.linears.copied, asm.linears.copiedBytes / 1e6));
         if (!f.externalFiles.isEmpty()) info.put("external_data", String.join(", ", f.externalFiles));
         info.put("source", f.path.toString());
         return info;

@@ -24,7 +24,7 @@ final class ViTAssembler {
     private final OnnxFile file;
     private final ViTImporter imp;
     private final Arena arena;
-    final Weights.Stats stats = new Weights.Stats();
+    final Weights.Builder linears;
     ViTConfig config;
     ViTWeights weights;
     String attentionForm;
@@ -36,6 +36,7 @@ final class ViTAssembler {
         this.file = file;
         this.imp = imp;
         this.arena = file.arena;
+        this.linears = new Weights.Builder(arena);
     }
 
     void build(Act out, LoadOptions options) throws ModelFormatException {
@@ -103,7 +104,7 @@ final class ViTAssembler {
             double fq = total * Math.sqrt(dh);
             if (Math.abs(fq - 1) < 1e-6) fq = 1;
             else scaleFolded = true;
-            Linear qkv = Weights.build(arena, stats, d,
+            Linear qkv = linears.build(d,
                     new Weights.Seg(q.proj().wmat(), headRows(q), lnCols, q.proj().bias(), fq),
                     new Weights.Seg(k.proj().wmat(), headRows(k), inverse(k.proj().inIndex(), d, where + " keys"), k.proj().bias(), 1.0),
                     new Weights.Seg(v.proj().wmat(), headRows(v), inverse(v.proj().inIndex(), d, where + " values"), v.proj().bias(), v.proj().scale()));
@@ -112,14 +113,14 @@ final class ViTAssembler {
             else fused = false;
             // out-projection: engine input h*dh + j is the attention feature index
             Sem.Proj p = att.proj();
-            Linear proj = Weights.build(arena, stats, d, new Weights.Seg(p.wmat(), att.projRows(), inverse(p.inIndex(), d, where + " attention output"),
+            Linear proj = linears.build(d, new Weights.Seg(p.wmat(), att.projRows(), inverse(p.inIndex(), d, where + " attention output"),
                     p.bias(), p.scale()));
             int hidden = m.fc1Rows().length;
             if (mlp >= 0 && hidden != mlp) throw fail(where + " has an MLP of " + hidden + ", block 0 has " + mlp);
             mlp = hidden;
-            Linear fc1 = Weights.build(arena, stats, d, new Weights.Seg(m.fc1().wmat(), m.fc1Rows(), inverse(m.fc1().inIndex(), d, where + " MLP input"),
+            Linear fc1 = linears.build(d, new Weights.Seg(m.fc1().wmat(), m.fc1Rows(), inverse(m.fc1().inIndex(), d, where + " MLP input"),
                     m.fc1().bias(), m.fc1().scale()));
-            Linear fc2 = Weights.build(arena, stats, hidden, new Weights.Seg(m.fc2().wmat(), m.fc2Rows(), null, m.fc2().bias(), m.fc2().scale()));
+            Linear fc2 = linears.build(hidden, new Weights.Seg(m.fc2().wmat(), m.fc2Rows(), null, m.fc2().bias(), m.fc2().scale()));
             blocks.add(new EncoderBlock(lnParams(att.ln(), d), qkv, proj, lnParams(m.ln(), d), fc1, fc2));
             gelu = m.gelu();
         }
@@ -139,17 +140,17 @@ final class ViTAssembler {
         int preDim = 0;
         if (h0.preLogits != null) {
             preDim = h0.preRows.length;
-            preLogits = Weights.build(arena, stats, d, new Weights.Seg(h0.preLogits.wmat(), h0.preRows,
+            preLogits = linears.build(d, new Weights.Seg(h0.preLogits.wmat(), h0.preRows,
                     inverse(h0.preLogits.inIndex(), d, "pre-logits input"), h0.preLogits.bias(), h0.preLogits.scale()));
         }
         int feat = preDim > 0 ? preDim : d;
-        Linear head = Weights.build(arena, stats, feat, new Weights.Seg(h0.proj.wmat(), h0.rows, headCols(h0, feat), h0.proj.bias(), h0.proj.scale()));
+        Linear head = linears.build(feat, new Weights.Seg(h0.proj.wmat(), h0.rows, headCols(h0, feat), h0.proj.bias(), h0.proj.scale()));
         Linear distHead = null;
         if (heads.size() == 2) {
             Head h1 = heads.get(1);
             if (h1.rows.length != numClasses) throw imp.outputFail("the two heads have " + numClasses + " and " + h1.rows.length + " classes");
             if ((h1.preLogits == null) != (h0.preLogits == null)) throw imp.outputFail("only one of the two heads has a pre-logits layer");
-            distHead = Weights.build(arena, stats, feat, new Weights.Seg(h1.proj.wmat(), h1.rows, headCols(h1, feat), h1.proj.bias(), h1.proj.scale()));
+            distHead = linears.build(feat, new Weights.Seg(h1.proj.wmat(), h1.rows, headCols(h1, feat), h1.proj.bias(), h1.proj.scale()));
         }
 
         // --- embedding
@@ -158,12 +159,13 @@ final class ViTAssembler {
         int channels = (int) w.shape[1];
         long g = pe.grid();
         long tokens = emb.prefixes.size() + g * g;
-        Linear patch = Weights.build(arena, stats, (int) (channels * p * (long) p),
+        Linear patch = linears.build((int) (channels * p * (long) p),
                 new Weights.Seg(w.reshape(new long[] {d, (long) channels * p * p}).transpose(new int[] {1, 0}), range(d), null, pe.bias(), 1.0));
         MemorySegment cls = emb.prefixes.get(0).f32(arena);
         MemorySegment dist = distilled ? emb.prefixes.get(1).f32(arena) : null;
         MemorySegment pos = emb.pos != null ? emb.pos.f32(arena) : arena.allocate(tokens * d * 4, 64);
         if (pos.byteSize() != tokens * d * 4) throw fail("position embedding of " + pos.byteSize() / 4 + " values for " + tokens + " tokens");
+        linears.finish();
         config = new ViTConfig((int) (g * p), p, channels, d, blocks.size(), nHeads, mlp, numClasses, lnEps, distilled, preDim);
         weights = new ViTWeights(patch, cls, dist, pos, blocks, lnParams(finalLn, d), preLogits, head, distHead);
         geluForm = gelu;

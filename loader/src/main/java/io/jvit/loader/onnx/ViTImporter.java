@@ -69,8 +69,10 @@ final class ViTImporter {
                 }
             } catch (Refusal r) {
                 throw fail(r);
-            } catch (ArithmeticException | IllegalArgumentException | IndexOutOfBoundsException e) {
-                throw fail(new Refusal("cannot interpret it (" + e.getMessage() + ")"));
+            } catch (RuntimeException e) {
+                // anything else is a graph this importer did not foresee: still one line, naming the node
+                throw fail(new Refusal("cannot interpret it (" + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": "
+                        + e.getMessage().lines().findFirst().orElse("")) + ")"));
             }
         }
         node = null;
@@ -266,6 +268,13 @@ final class ViTImporter {
         throw new Refusal(what + " depends on the input images; jvit needs it constant");
     }
 
+    /** A constant 1-D integer input (axes, starts, sizes...), as the operators' specifications require. */
+    private long[] constVector(int i, String what) {
+        Ints v = ints(need(i), what);
+        if (v.shape().length != 1) throw new Refusal(what + " must be a 1-D tensor, it has shape " + Arrays.toString(v.shape()), true);
+        return constLongs(i, what);
+    }
+
     private long[] constLongs(int i, String what) {
         Ints v = ints(need(i), what);
         if (!v.isConst()) throw new Refusal(what + " " + v + " depends on the batch size");
@@ -312,6 +321,9 @@ final class ViTImporter {
         String dom = node.getDomain();
         if (!dom.isEmpty() && !dom.equals("ai.onnx")) {
             if (dom.equals("com.microsoft") && (op.equals("Gelu") || op.equals("BiasGelu"))) return one(gelu(op));
+            if (dom.equals("com.microsoft"))
+                throw new Refusal("operator com.microsoft." + op + " (a graph optimised for ONNX Runtime) is not supported;"
+                        + " import the exporter's original graph");
             throw new Refusal("operator domain '" + dom + "' is not supported (only the standard ONNX operators and com.microsoft Gelu)");
         }
         for (Onnx.AttributeProto a : node.getAttributeList())
@@ -507,8 +519,10 @@ final class ViTImporter {
             steps = null;
         } else {
             Ints s = ints(need(1), "the Slice starts"), e = ints(need(2), "the Slice ends");
-            axes = present(3) ? constLongs(3, "the Slice axes") : null;
-            steps = present(4) ? constLongs(4, "the Slice steps") : null;
+            if (s.shape().length != 1 || e.shape().length != 1 || s.n() != e.n())
+                throw new Refusal("the Slice starts and ends must be 1-D tensors of one length", true);
+            axes = present(3) ? constVector(3, "the Slice axes") : null;
+            steps = present(4) ? constVector(4, "the Slice steps") : null;
             if (x instanceof Act a) return sliceAct(a, s.v(), e.v(), axes, steps);
             starts = s.longs();
             ends = e.longs();
@@ -563,7 +577,7 @@ final class ViTImporter {
         Dim size = x instanceof Act a ? a.axisSize(axis) : Dim.of(x instanceof Ints i ? i.shape()[axis] : ((Const) x).t().shape[axis]);
         int outs = node.getOutputCount();
         long[] parts;
-        if (present(1)) parts = constLongs(1, "the Split sizes");
+        if (present(1)) parts = constVector(1, "the Split sizes");
         else if (attr("split") != null) parts = attrInts("split");
         else {
             long n = size.value(), k = attr("num_outputs") != null ? attrInt("num_outputs", outs) : outs;
@@ -613,7 +627,7 @@ final class ViTImporter {
 
     private Value unsqueeze() {
         Value x = need(0);
-        long[] axes = present(1) ? constLongs(1, "the Unsqueeze axes") : attrInts("axes");
+        long[] axes = present(1) ? constVector(1, "the Unsqueeze axes") : attrInts("axes");
         if (axes == null) throw new Refusal("Unsqueeze without axes", true);
         int rank = (x instanceof Act a ? a.rank() : x instanceof Ints i ? i.shape().length : ((Const) x).t().rank()) + axes.length;
         int[] ax = new int[axes.length];
@@ -639,7 +653,7 @@ final class ViTImporter {
 
     private Value squeeze() {
         Value x = need(0);
-        long[] axes = present(1) ? constLongs(1, "the Squeeze axes") : attrInts("axes");
+        long[] axes = present(1) ? constVector(1, "the Squeeze axes") : attrInts("axes");
         if (x instanceof Act a) {
             Set<Integer> drop = new HashSet<>();
             if (axes == null) {
@@ -759,6 +773,9 @@ final class ViTImporter {
     private Value expand() {
         Value x = need(0);
         Ints shape = ints(need(1), "the Expand shape");
+        if (shape.shape().length != 1) throw new Refusal("the Expand shape must be a 1-D tensor", true);
+        for (Dim d : shape.v())
+            if (d.isConst() && d.value() < 0) throw new Refusal("expands to a negative size " + shape + " (ONNX's Expand has no -1)", true);
         if (x instanceof Act a) {
             // a no-op when it only broadcasts size-1 dims that are already full
             Dim[] s = a.shape();
@@ -783,6 +800,8 @@ final class ViTImporter {
         Ints s = ints(need(0), "the ConstantOfShape shape");
         if (!s.isConst()) throw new Refusal("builds a batch-dependent constant");
         long[] shape = s.longs();
+        for (long d : shape) if (d < 0) throw new Refusal("ConstantOfShape with a negative dimension", true);
+        if (Tensor.numel(shape) > 1 << 24) throw new Refusal("ConstantOfShape of " + Tensor.numel(shape) + " elements");
         Onnx.AttributeProto a = attr("value");
         Tensor v;
         try {
@@ -804,7 +823,9 @@ final class ViTImporter {
     private Value range() {
         Double s = scalar(need(0)), l = scalar(need(1)), d = scalar(need(2));
         if (s == null || l == null || d == null) throw new Refusal("Range over batch-dependent bounds");
-        int n = (int) Math.max(0, Math.ceil((l - s) / d));
+        double count = Math.max(0, Math.ceil((l - s) / d));
+        if (!(count <= 1 << 24)) throw new Refusal("Range of " + count + " elements");
+        int n = (int) count;
         if (need(0) instanceof Ints) {
             long[] r = new long[n];
             for (int i = 0; i < n; i++) r[i] = (long) (s + i * d);
@@ -1030,7 +1051,7 @@ final class ViTImporter {
     }
 
     private Value pow(Value x, Value y) {
-        if (!(x instanceof Act a)) throw new Refusal("raises a constant to a batch-dependent power");
+        if (!(x instanceof Act a)) throw new Refusal("raises a constant to the power of " + describeValue(y) + ", which is not part of a ViT");
         Double e = scalar(y);
         if (a.sem instanceof Sem.Ln ln && e != null) {
             if (ln.stage() == Sem.LnStage.CENTERED && e == 2) return a.withSem(ln.next(Sem.LnStage.SQUARED));
@@ -1072,7 +1093,7 @@ final class ViTImporter {
     private Value reduceMean() {
         Act a = act(0, "ReduceMean");
         long[] axes = attrInts("axes");
-        if (axes == null && present(1)) axes = constLongs(1, "the ReduceMean axes");
+        if (axes == null && present(1)) axes = constVector(1, "the ReduceMean axes");
         if (axes == null || axes.length != 1 || normAxis(axes[0], a.rank()) != a.rank() - 1)
             throw new Refusal("averages over axes " + Arrays.toString(axes) + "; jvit knows the mean over the last axis of LayerNorm only");
         if (attrInt("keepdims", 1) == 0) throw new Refusal("ReduceMean without keepdims is not LayerNorm's");
@@ -1189,14 +1210,14 @@ final class ViTImporter {
             Dim s = shape[i];
             boolean lastAxis = i == shape.length - 1;
             if (lastAxis) {
-                if (!(s.isConst() && (s.value() == d || s.value() == 1 || s.value() == -1)))
+                if (!(s.isConst() && (s.value() == d || s.value() == 1)))
                     throw new Refusal("expands a token to width " + s, true);
                 axes.add(List.of(new Atom(Space.CHAN, Dim.of(d), 1)));
             } else if (!s.isConst()) {
                 if (sawBatch || !Dim.equal(s, batchDim)) throw new Refusal("expands a token over " + s + " rather than the batch");
                 axes.add(List.of(new Atom(Space.BATCH, s, 1)));
                 sawBatch = true;
-            } else if (s.value() == 1 || s.value() == -1) axes.add(List.of());
+            } else if (s.value() == 1) axes.add(List.of());
             else throw new Refusal("expands a token " + s.value() + " times along axis " + i);
         }
         long[] ext = Values.spaces();
@@ -1636,7 +1657,7 @@ final class ViTImporter {
         if (s instanceof Sem.Gelu g) return "part of a GELU (" + g.stage().name().toLowerCase() + ")";
         if (s instanceof Sem.Hidden) return "the MLP hidden layer";
         if (s instanceof Sem.Tanh) return "the pre-logits";
-        if (s instanceof Sem.HeadSum) return "the sum of two heads";
+        if (s instanceof Sem.HeadSum) return "the sum of two linear layers' outputs";
         return s.getClass().getSimpleName();
     }
 

@@ -5,9 +5,7 @@ import io.jvit.engine.Linear;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Builds the engine's Linear layers ([out][in] float32, PyTorch's layout) from projections found in
@@ -29,42 +27,103 @@ final class Weights {
      */
     record Seg(Tensor wmat, long[] rows, long[] colOf, Tensor bias, double scale) {}
 
-    /** Counters for the load report: bytes handed over without a copy, and bytes copied (once). */
-    static final class Stats {
+    /**
+     * Allocates engine Linears and queues the copies that fill them; {@link #finish()} runs the copies
+     * in parallel (row chunks of every matrix across the available cores).
+     */
+    static final class Builder {
+        private final Arena arena;
         long aliasedBytes, copiedBytes;
         int aliased, copied;
+        private final List<Runnable> fills = new ArrayList<>();
+
+        Builder(Arena arena) {
+            this.arena = arena;
+        }
+
+        Linear build(int in, Seg... segs) {
+            int out = 0;
+            for (Seg s : segs) out += s.rows.length;
+            for (Seg s : segs) {
+                if (s.colOf != null && s.colOf.length != in) throw new IllegalStateException("input map of " + s.colOf.length + " for " + in);
+                if (s.colOf == null && s.wmat.shape[0] != in)
+                    throw new IllegalStateException("weight " + s.wmat.describe() + " does not have " + in + " inputs");
+            }
+            MemorySegment w = alias(segs, in);
+            if (w != null) {
+                aliased++;
+                aliasedBytes += w.byteSize();
+            } else {
+                w = arena.allocate((long) out * in * 4, 64);
+                queueCopies(w, in, segs);
+                copied++;
+                copiedBytes += w.byteSize();
+            }
+            MemorySegment b = aliasBias(segs);
+            if (b == null && hasBias(segs)) {
+                b = arena.allocate(out * 4L, 64);
+                int eo = 0;
+                for (Seg s : segs)
+                    for (long r : s.rows) {
+                        float v = s.bias == null ? 0f : (float) (s.bias.getFloat(r) * s.scale);
+                        b.setAtIndex(ElemType.F32, eo++, v);
+                    }
+            }
+            return Linear.f32(out, in, w, b);
+        }
+
+        /** Runs the queued copies, in parallel; the Linears built so far are then filled. */
+        void finish() {
+            List<Runnable> work = List.copyOf(fills);
+            fills.clear();
+            if (work.size() <= 1 || Runtime.getRuntime().availableProcessors() == 1) work.forEach(Runnable::run);
+            else work.parallelStream().forEach(Runnable::run);
+        }
+
+        private void queueCopies(MemorySegment dst, int in, Seg[] segs) {
+            // group the engine rows by source matrix (and input order), so a fused q/k/v matrix is read once
+            List<Tensor> sources = new ArrayList<>();
+            List<long[]> colOfs = new ArrayList<>();
+            List<List<long[]>> jobs = new ArrayList<>();
+            long eo = 0;
+            for (Seg s : segs) {
+                long[] colOf = s.colOf == null ? identityMap(in) : s.colOf;
+                int g = -1;
+                for (int k = 0; k < sources.size(); k++)
+                    if (sources.get(k) == s.wmat && java.util.Arrays.equals(colOfs.get(k), colOf)) g = k;
+                if (g < 0) {
+                    sources.add(s.wmat);
+                    colOfs.add(colOf);
+                    jobs.add(new ArrayList<>());
+                    g = sources.size() - 1;
+                }
+                for (long r : s.rows) jobs.get(g).add(new long[] {eo++, r, Double.doubleToRawLongBits(s.scale)});
+            }
+            for (int g = 0; g < sources.size(); g++) {
+                Tensor w = sources.get(g);
+                long[] colOf = colOfs.get(g);
+                long[][] js = jobs.get(g).toArray(new long[0][]);
+                if (w.type == ElemType.FLOAT && w.strides[1] == 1) {
+                    // [in][out] rows in the file: tasks take ranges of input rows, every engine row
+                    for (int i0 = 0; i0 < in; i0 += RANGE) {
+                        int from = i0, to = Math.min(in, i0 + RANGE);
+                        fills.add(() -> transposeRows(dst, in, w, colOf, js, from, to));
+                    }
+                } else {
+                    // [out][in] rows (or anything else): tasks take ranges of engine rows
+                    for (int j0 = 0; j0 < js.length; j0 += RANGE) {
+                        long[][] part = java.util.Arrays.copyOfRange(js, j0, Math.min(js.length, j0 + RANGE));
+                        fills.add(() -> gatherRows(dst, in, w, colOf, part));
+                    }
+                }
+            }
+        }
     }
 
-    static Linear build(Arena arena, Stats stats, int in, Seg... segs) {
-        int out = 0;
-        for (Seg s : segs) out += s.rows.length;
-        for (Seg s : segs) {
-            if (s.wmat.shape[0] != (s.colOf == null ? in : s.wmat.shape[0]))
-                throw new IllegalStateException("weight " + s.wmat.describe() + " does not have " + in + " inputs");
-            if (s.colOf != null && s.colOf.length != in) throw new IllegalStateException("input map of " + s.colOf.length + " for " + in);
-        }
-        MemorySegment w = alias(segs, in);
-        if (w != null) {
-            stats.aliased++;
-            stats.aliasedBytes += w.byteSize();
-        } else {
-            w = arena.allocate((long) out * in * 4, 64);
-            copyWeights(w, in, segs);
-            stats.copied++;
-            stats.copiedBytes += w.byteSize();
-        }
-        MemorySegment b = aliasBias(segs);
-        if (b == null && hasBias(segs)) {
-            b = arena.allocate(out * 4L, 64);
-            int eo = 0;
-            for (Seg s : segs)
-                for (long r : s.rows) {
-                    float v = s.bias == null ? 0f : (float) (s.bias.getFloat(r) * s.scale);
-                    b.setAtIndex(ElemType.F32, eo++, v);
-                }
-        }
-        return Linear.f32(out, in, w, b);
-    }
+    /** Input rows (or engine rows) per copy task; tasks run in parallel. */
+    private static final int RANGE = 128;
+    /** Source rows streamed at a time by the transposing copy. */
+    private static final int IB = 32;
 
     private static boolean hasBias(Seg[] segs) {
         for (Seg s : segs) if (s.bias != null) return true;
@@ -103,74 +162,50 @@ final class Weights {
         return b.data.asSlice((b.offset + first) * 4, (next - first) * 4);
     }
 
-    private record Job(long engineRow, long col, float scale) {}
-
-    private static void copyWeights(MemorySegment dst, int in, Seg[] segs) {
-        // group engine rows by source matrix, so a fused matrix is read once
-        Map<Tensor, List<Job>> bySource = new IdentityHashMap<>();
-        Map<Tensor, long[]> colOfs = new IdentityHashMap<>();
-        long eo = 0;
-        for (Seg s : segs) {
-            List<Job> jobs = bySource.computeIfAbsent(s.wmat, k -> new ArrayList<>());
-            long[] colOf = s.colOf;
-            long[] prev = colOfs.putIfAbsent(s.wmat, colOf == null ? identityMap(in) : colOf);
-            if (prev != null && !java.util.Arrays.equals(prev, colOf == null ? identityMap(in) : colOf)) {
-                // the same matrix read with two input orders: keep them apart
-                Tensor alias = s.wmat.withName(s.wmat.name);
-                bySource.put(alias, jobs = new ArrayList<>());
-                colOfs.put(alias, colOf == null ? identityMap(in) : colOf);
-            }
-            for (long r : s.rows) jobs.add(new Job(eo++, r, (float) s.scale));
-        }
-        for (Map.Entry<Tensor, List<Job>> e : bySource.entrySet())
-            copyFrom(dst, in, e.getKey(), colOfs.get(e.getKey()), e.getValue());
-    }
-
     private static long[] identityMap(int n) {
         long[] m = new long[n];
         for (int i = 0; i < n; i++) m[i] = i;
         return m;
     }
 
-    private static final int IB = 16;
+    /**
+     * From a matrix stored [in][out] (a pre-transposed MatMul weight): W[e][i] = src[colOf[i]][col] * scale
+     * for each job (e, col, scale) and i in [from, to). Streams IB whole source rows, then writes an
+     * IB-float run into each engine row.
+     */
+    static void transposeRows(MemorySegment dst, int in, Tensor w, long[] colOf, long[][] jobs, int from, int to) {
+        long s0 = w.strides[0];
+        int outTotal = (int) w.shape[1];
+        float[][] buf = new float[IB][outTotal];
+        float[] run = new float[IB];
+        for (int i0 = from; i0 < to; i0 += IB) {
+            int ib = Math.min(IB, to - i0);
+            for (int ii = 0; ii < ib; ii++)
+                MemorySegment.copy(w.data, ElemType.F32, (w.offset + colOf[i0 + ii] * s0) * 4, buf[ii], 0, outTotal);
+            for (long[] j : jobs) {
+                int c = (int) j[1];
+                float sc = (float) Double.longBitsToDouble(j[2]);
+                if (sc == 1f) for (int ii = 0; ii < ib; ii++) run[ii] = buf[ii][c];
+                else for (int ii = 0; ii < ib; ii++) run[ii] = buf[ii][c] * sc;
+                MemorySegment.copy(run, 0, dst, ElemType.F32, (j[0] * in + i0) * 4, ib);
+            }
+        }
+    }
 
-    private static void copyFrom(MemorySegment dst, int in, Tensor w, long[] colOf, List<Job> jobs) {
+    /** Any other layout: one engine row at a time, inputs permuted, scaled and converted as needed. */
+    static void gatherRows(MemorySegment dst, int in, Tensor w, long[] colOf, long[][] jobs) {
         long s0 = w.strides[0], s1 = w.strides[1];
-        if (w.type == ElemType.FLOAT && s1 == 1) {
-            // [in][out] rows contiguous: read IB input rows at a time, write IB-float runs of each output row
-            long outTotal = w.shape[1];
-            float[][] buf = new float[IB][(int) outTotal];
-            float[] run = new float[IB];
-            for (int i0 = 0; i0 < in; i0 += IB) {
-                int ib = Math.min(IB, in - i0);
-                for (int ii = 0; ii < ib; ii++)
-                    MemorySegment.copy(w.data, ElemType.F32, (w.offset + colOf[i0 + ii] * s0) * 4, buf[ii], 0, (int) outTotal);
-                for (Job j : jobs) {
-                    int c = (int) j.col;
-                    float sc = j.scale;
-                    if (sc == 1f) for (int ii = 0; ii < ib; ii++) run[ii] = buf[ii][c];
-                    else for (int ii = 0; ii < ib; ii++) run[ii] = buf[ii][c] * sc;
-                    MemorySegment.copy(run, 0, dst, ElemType.F32, (j.engineRow * in + i0) * 4, ib);
-                }
-            }
-            return;
-        }
-        if (w.type == ElemType.FLOAT && s0 == 1) {
-            // [out][in] rows contiguous: one row at a time, inputs permuted and scaled as needed
-            long inTotal = w.shape[0];
-            float[] row = new float[(int) inTotal];
-            float[] o = new float[in];
-            for (Job j : jobs) {
-                MemorySegment.copy(w.data, ElemType.F32, (w.offset + j.col * s1) * 4, row, 0, (int) inTotal);
-                for (int i = 0; i < in; i++) o[i] = row[(int) colOf[i]] * j.scale;
-                MemorySegment.copy(o, 0, dst, ElemType.F32, j.engineRow * in * 4, in);
-            }
-            return;
-        }
         float[] o = new float[in];
-        for (Job j : jobs) {
-            for (int i = 0; i < in; i++) o[i] = w.type.getFloat(w.data, w.offset + colOf[i] * s0 + j.col * s1) * j.scale;
-            MemorySegment.copy(o, 0, dst, ElemType.F32, j.engineRow * in * 4, in);
+        float[] row = w.type == ElemType.FLOAT && s0 == 1 ? new float[(int) w.shape[0]] : null;
+        for (long[] j : jobs) {
+            float sc = (float) Double.longBitsToDouble(j[2]);
+            if (row != null) {
+                MemorySegment.copy(w.data, ElemType.F32, (w.offset + j[1] * s1) * 4, row, 0, row.length);
+                for (int i = 0; i < in; i++) o[i] = row[(int) colOf[i]] * sc;
+            } else {
+                for (int i = 0; i < in; i++) o[i] = w.type.getFloat(w.data, w.offset + colOf[i] * s0 + j[1] * s1) * sc;
+            }
+            MemorySegment.copy(o, 0, dst, ElemType.F32, j[0] * in * 4, in);
         }
     }
 }

@@ -63,6 +63,26 @@ class OnnxVariantsTest {
         }
     }
 
+    /** ONNX Runtime quantize_dynamic models (fixtures/int8) load directly: int8 encoder weights, logits near the F32 model's. */
+    @org.junit.jupiter.api.Test
+    void quantizeDynamicModelsLoadDirectly() throws Exception {
+        Path fx = Fixtures.root().resolve("fixtures/timm_vit");
+        float[] input = Fixtures.floats(fx.resolve("input.bin")), ref = Fixtures.floats(fx.resolve("logits.bin"));
+        try (ViTModel m = OnnxLoader.load(Fixtures.root().resolve("fixtures/int8/timm_vit_op17_s8c.onnx"), LoadOptions.DEFAULT);
+             VisionTransformer vt = new VisionTransformer(m, 2)) {
+            assertEquals(io.jvit.engine.Linear.DType.I8, m.weights().blocks().get(0).qkv().dtype());
+            assertTrue(m.info().get("weights").startsWith("int8"), m.info().get("weights"));
+            float[] got = vt.classify(input, 3);
+            double dot = 0, na = 0, nb = 0;
+            for (int i = 0; i < ref.length; i++) {
+                dot += ref[i] * got[i];
+                na += ref[i] * ref[i];
+                nb += got[i] * got[i];
+            }
+            assertTrue(dot / Math.sqrt(na * nb) > 0.99, "cosine " + dot / Math.sqrt(na * nb));
+        }
+    }
+
     /** The reason each refused graph must give (the first node that does not fit). */
     private static final Map<String, String[]> REASONS = Map.of(
             "resnet_block_op14.onnx", new String[] {"(Conv)", "not a patch embedding"},
