@@ -90,6 +90,15 @@ class QuantizeCliTest {
     }
 
     @Test
+    void onnxRuntimeQuantizedModelsLoadAndAreNotQuantizedAgain() {
+        String onnx = CliTest.root().resolve("fixtures/int8/timm_vit_op17_s8c.onnx").toString();
+        CliTest.Run info = CliTest.run("info", onnx);
+        assertEquals(0, info.code(), info.err());
+        assertTrue(info.out().contains("MatMulInteger"), info.out());
+        assertOneLineError(CliTest.run("quantize", onnx, tmp.resolve("x.safetensors").toString()), Exit.MODEL, "already quantized");
+    }
+
+    @Test
     void badOptions() {
         Path out = tmp.resolve("o.safetensors");
         assertOneLineError(CliTest.run("quantize", "--scheme", "int4", model(), out.toString()), Exit.USAGE, "int4");

@@ -52,6 +52,7 @@ public final class OnnxLoader {
                 info.put("dtype", "I8");
                 info.put("weights", "int8 per output channel in the encoder blocks (from " + f.quantizedMatMuls
                         + " quantize_dynamic MatMulInteger patterns); " + info.get("weights"));
+                info.put("quantization", "int8-per-channel-symmetric (from ONNX Runtime quantize_dynamic MatMulInteger)");
             }
             List<String> labels = labels(file, asm.config.numClasses());
             try {
