@@ -44,7 +44,7 @@ STD = [0.353, 0.353, 0.353]
 
 CONFIG = {
     "hidden_size": 64,
-    "num_hidden_layers": 6,
+    "num_hidden_layers": 4,
     "num_attention_heads": 4,
     "intermediate_size": 256,
     "hidden_act": "gelu",
@@ -62,20 +62,23 @@ CONFIG = {
 
 def parse_args():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--min-lr", type=float, default=1e-5)
     ap.add_argument("--weight-decay", type=float, default=0.05)
-    ap.add_argument("--warmup-steps", type=int, default=400)
+    ap.add_argument("--warmup-steps", type=int, default=300)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
-    ap.add_argument("--no-aug", action="store_true", help="disable flip + random crop (pad 2)")
+    ap.add_argument("--aug", choices=["none", "flip", "flipcrop"], default="flip",
+                    help="training augmentation: random horizontal flip, optionally + random crop (pad 2)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=None)
     ap.add_argument("--layers", type=int, default=None)
     ap.add_argument("--heads", type=int, default=None)
     ap.add_argument("--mlp", type=int, default=None, help="intermediate_size")
+    ap.add_argument("--reschedule", action="store_true",
+                    help="resume a checkpoint made with another --epochs; LR follows the new length")
     ap.add_argument("--bench", action="store_true", help="time a few training batches and exit")
     ap.add_argument("--export-only", action="store_true")
     return ap.parse_args()
@@ -94,11 +97,13 @@ def make_config(args):
     return cfg
 
 
-def augment(xb, gen):
-    """xb: uint8 [B,28,28]. Random horizontal flip + random 28x28 crop of the zero-padded (2) image."""
+def augment(xb, gen, crop):
+    """xb: uint8 [B,28,28]. Random horizontal flip (+ random 28x28 crop of the zero-padded (2) image)."""
     b = xb.shape[0]
     flip = torch.rand(b, generator=gen) < 0.5
     xb = torch.where(flip.view(b, 1, 1), xb.flip(-1), xb)
+    if not crop:
+        return xb
     xp = F.pad(xb, (2, 2, 2, 2))
     oy = torch.randint(0, 5, (b,), generator=gen)
     ox = torch.randint(0, 5, (b,), generator=gen)
@@ -145,16 +150,26 @@ def train(args, cfg, xtr, ytr, xte, yte):
     start_epoch = 0
     if os.path.exists(CKPT) and not args.bench:
         ck = torch.load(CKPT)
-        if ck["config"] != cfg or ck["args"]["epochs"] != args.epochs:
-            sys.exit("checkpoint %s was made with another config/epochs; move it away to restart" % CKPT)
+        if ck["config"] != cfg:
+            sys.exit("checkpoint %s was made with another config; move it away to restart" % CKPT)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start_epoch = ck["epoch"]
+        schedule = ck.get("schedule", [[0, ck["args"]["epochs"]]])
+        if schedule[-1][1] != args.epochs:
+            if not args.reschedule:
+                sys.exit("checkpoint %s was made with --epochs %d; pass --reschedule to continue with "
+                         "--epochs %d (the cosine LR then follows the new length)"
+                         % (CKPT, schedule[-1][1], args.epochs))
+            print("rescheduling after epoch %d: --epochs %d -> %d"
+                  % (start_epoch, schedule[-1][1], args.epochs), flush=True)
+            schedule = schedule + [[start_epoch, args.epochs]]
         print("resumed from %s after epoch %d (elapsed so far %.1f min)"
               % (CKPT, start_epoch, ck["elapsed_s"] / 60), flush=True)
         elapsed_before = ck["elapsed_s"]
     else:
         elapsed_before = 0.0
+        schedule = [[0, args.epochs]]
     print("config %s params %d steps/epoch %d epochs %d args %s"
           % (json.dumps(cfg), nparams, steps_per_epoch, args.epochs, vars(args)), flush=True)
 
@@ -173,8 +188,8 @@ def train(args, cfg, xtr, ytr, xte, yte):
                 g["lr"] = lr_at(step, total, args)
             idx = perm[s * args.batch_size:(s + 1) * args.batch_size]
             xb = xtr_t[idx]
-            if not args.no_aug:
-                xb = augment(xb, gen)
+            if args.aug != "none":
+                xb = augment(xb, gen, crop=args.aug == "flipcrop")
             yb = ytr_t[idx]
             logits = model(fc.to_input(xb, MEAN, STD))
             loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
@@ -207,7 +222,7 @@ def train(args, cfg, xtr, ytr, xte, yte):
                  time.time() - t0, elapsed / 60), flush=True)
         ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
               "config": cfg, "args": vars(args), "test_acc": float(acc), "elapsed_s": elapsed,
-              "train_time_s": t_train}
+              "train_time_s": t_train, "schedule": schedule}
         torch.save(ck, CKPT + ".tmp")
         os.replace(CKPT + ".tmp", CKPT)
     return model
@@ -328,6 +343,9 @@ def main():
     if os.path.isdir(OPENMP_BLAS) and OPENMP_BLAS not in os.environ.get("LD_LIBRARY_PATH", ""):
         env = dict(os.environ)
         env["LD_LIBRARY_PATH"] = OPENMP_BLAS + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        # Waiting OpenMP threads sleep instead of spinning: on a shared, oversubscribed machine a
+        # niced spinning thread only burns its own small CPU share.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         os.execve(sys.executable, [sys.executable] + sys.argv, env)
     args = parse_args()
     torch.set_num_threads(args.threads)

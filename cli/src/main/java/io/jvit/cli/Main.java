@@ -7,7 +7,7 @@ import java.io.PrintWriter;
 
 @Command(name = "jvit", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Pure-Java Vision Transformer inference on the CPU.",
-        subcommands = {ClassifyCommand.class, InfoCommand.class, EmbedCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {ClassifyCommand.class, InfoCommand.class, EmbedCommand.class, QuantizeCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Also: 'jvit bench --help' (latency and throughput, optionally against ONNX Runtime).",
                 "Exit codes: 0 ok, 1 some inputs failed, 2 bad command line, 3 model could not be loaded, 4 no usable input/output."})
 public final class Main implements Runnable {

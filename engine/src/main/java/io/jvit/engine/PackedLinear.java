@@ -28,7 +28,7 @@ public interface PackedLinear {
     static PackedLinear pack(Linear l, Arena arena) {
         return switch (l.dtype()) {
             case F32 -> PackedMatrix.pack(l, arena);
-            case I8 -> PackedMatrix.pack(l, arena); // dequantised to F32 until the int8 kernel lands
+            case I8 -> PackedInt8Matrix.pack(l, arena); // int8 kernels: see Int8Matmul (W8A32 default, W8A8 option)
         };
     }
 }

@@ -105,6 +105,15 @@ public final class ModelLoader {
             info.put("format", "safetensors");
             info.put("file", f);
             info.put("convention", conv.label);
+            // int8 files of jvit quantize (docs/INT8.md): the scheme must be one jvit knows; the recipe travels along
+            String scheme = st.metadata().get(Int8Writer.SCHEME_KEY);
+            if (scheme != null) {
+                if (!scheme.equals(Int8Writer.SCHEME))
+                    throw new UnsupportedModelException(f + ": unknown quantization scheme '" + scheme + "' in the metadata (jvit reads '"
+                            + Int8Writer.SCHEME + "')");
+                info.put("quantization", scheme);
+            }
+            if (meta != null && meta.hasNonNull("preprocessor")) info.put("preprocessor", meta.get("preprocessor").toString());
 
             // heads: options, metadata, config.json, architecture name, standard widths
             String arch = options.architecture();
