@@ -252,9 +252,7 @@ public final class BenchMain implements Callable<Integer> {
                 }
 
                 // the hot path should allocate nothing: heap bytes per warm forward pass, caller and workers
-                long h0 = Stats.allocatedBytes("jvit-worker");
-                for (int i = 0; i < 3; i++) jv1.run();
-                long heapPerForward = (Stats.allocatedBytes("jvit-worker") - h0) / 3;
+                long heapPerForward = new Stats.Allocation("jvit-worker").perCall(jv1, 3);
                 r.put("heap_bytes_per_forward", heapPerForward);
 
                 Map<String, Object> prof = null;
@@ -306,7 +304,7 @@ public final class BenchMain implements Callable<Integer> {
                         out.printf("%-24s %12s%n", "batch-1 min ms", ms(jMin));
                         out.printf("%-24s %12.1f%n", "batch-" + batch + " images/s", jIps);
                     }
-                    out.printf("jvit heap allocation per batch-1 forward pass (warm, all threads): %,d bytes (logits: %,d)%n",
+                    out.printf("jvit heap allocation per batch-1 forward pass (warm, all threads): %,d bytes (of which the returned logits: %,d)%n",
                             heapPerForward, 16 + 4L * c.numClasses());
                     if (!Double.isNaN(peakT))
                         out.printf("jvit effective: %.1f GFLOP/s at batch 1 (%.0f%% of the %.1f GFLOP/s peak), %.1f at batch %d (%.0f%%)%n",

@@ -59,10 +59,7 @@ final class KernelBench {
         double med = Stats.median(g);
         double gbps = c.bytes() > 0 ? c.bytes() / (Stats.median(msc) * 1e6) : Double.NaN;
         // a compiled kernel allocates nothing: heap bytes per call (caller and pool workers) after the timing
-        int hn = Math.max(1, Math.min(reps, 20));
-        long h0 = Stats.allocatedBytes("jvit-worker");
-        for (int i = 0; i < hn; i++) c.run();
-        long heap = (Stats.allocatedBytes("jvit-worker") - h0) / hn;
+        long heap = new Stats.Allocation("jvit-worker").perCall(c::run, Math.max(1, Math.min(reps, 20)));
         return new Result(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps, heap);
     }
 

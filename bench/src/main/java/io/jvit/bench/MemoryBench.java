@@ -65,10 +65,7 @@ final class MemoryBench {
                 c.run();
                 long grown = Stats.offHeapOrAnon() - d0;
                 KernelCases.warm(c, 3, 300, 10_000);
-                long h0 = Stats.allocatedBytes("jvit-worker");
-                int n = tokens >= 4096 ? 2 : 5;
-                for (int i = 0; i < n; i++) c.run();
-                long heap = (Stats.allocatedBytes("jvit-worker") - h0) / n;
+                long heap = new Stats.Allocation("jvit-worker").perCall(c::run, tokens >= 4096 ? 2 : 5);
                 double g = KernelBench.measure(c, threads, 100, tokens >= 4096 ? 2 : 3, 100).median();
                 long keys = Attention.keyBufferBytes(1, tokens, width);
                 long engine = c.engineBytes();

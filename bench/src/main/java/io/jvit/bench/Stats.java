@@ -78,20 +78,42 @@ final class Stats {
 
     static boolean nmtOn() { return nativeBytes() >= 0; }
 
-    /** Heap bytes allocated so far by the threads whose names start with one of the prefixes, or the current thread. */
-    static long allocatedBytes(String... threadPrefixes) {
-        java.lang.management.ThreadMXBean tb = ManagementFactory.getThreadMXBean();
-        if (!(tb instanceof com.sun.management.ThreadMXBean sun)) return -1;
-        long total = sun.getCurrentThreadAllocatedBytes();
-        for (Thread t : Thread.getAllStackTraces().keySet()) {
-            if (t == Thread.currentThread()) continue;
-            for (String p : threadPrefixes)
-                if (t.getName().startsWith(p)) {
-                    long b = sun.getThreadAllocatedBytes(t.threadId());
-                    if (b > 0) total += b;
-                }
+    /**
+     * Heap bytes allocated so far by the current thread and the threads whose names start with one of
+     * the prefixes (found once, before the first reading, so that finding them is not counted).
+     */
+    static final class Allocation {
+        private final com.sun.management.ThreadMXBean bean;
+        private final long[] ids;
+        private final long overhead;
+
+        Allocation(String... threadPrefixes) {
+            java.lang.management.ThreadMXBean tb = ManagementFactory.getThreadMXBean();
+            bean = tb instanceof com.sun.management.ThreadMXBean s ? s : null;
+            java.util.List<Long> l = new java.util.ArrayList<>();
+            l.add(Thread.currentThread().threadId());
+            for (Thread t : Thread.getAllStackTraces().keySet())
+                for (String p : threadPrefixes)
+                    if (t != Thread.currentThread() && t.getName().startsWith(p)) l.add(t.threadId());
+            ids = l.stream().mapToLong(Long::longValue).toArray();
+            long a = read();
+            overhead = read() - a;     // what one reading itself allocates (its result array)
         }
-        return total;
+
+        long read() {
+            if (bean == null) return -1;
+            long total = 0;
+            for (long b : bean.getThreadAllocatedBytes(ids)) if (b > 0) total += b;
+            return total;
+        }
+
+        /** Bytes allocated per call of {@code r}, over {@code n} calls. */
+        long perCall(Runnable r, int n) {
+            if (bean == null) return -1;
+            long a = read();
+            for (int i = 0; i < n; i++) r.run();
+            return Math.max(0, read() - a - overhead) / n;
+        }
     }
 
     static String mb(long bytes) { return String.format("%.1f MB", bytes / 1e6); }
