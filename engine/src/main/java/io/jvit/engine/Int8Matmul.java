@@ -22,7 +22,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * Two formulations, both on MR = {@value #MR} row tiles like {@link Matmul}:
  * <ul>
  * <li>{@link Mode#W8A32} (default, accuracy-safe): a task takes one panel of NR columns and up to
- * {@value #A32_ROW_CHUNK} rows; it first widens the panel's int8 weights to float times their column
+ * 256 rows; it first widens the panel's int8 weights to float times their column
  * scale into a per-thread scratch panel (k x NR floats, L2-resident), then runs the same register-blocked
  * FMA micro-kernel as {@link Matmul} over every MR-row block. The widening (3 ops per 16 weights) is paid
  * once per panel and row chunk instead of once per MR rows: converting in the inner loop (vpmovsxbd +
@@ -74,8 +74,8 @@ public final class Int8Matmul {
      */
     static final int A8_ROWS = 4;
     static final int ROW_CHUNK = 64;
-    /** Rows a W8A32 task covers with one widened panel. */
-    static final int A32_ROW_CHUNK = 256;
+    /** Rows a W8A32 task covers with one widened panel (a multiple of MR; -Djvit.int8.rowChunk to experiment). */
+    static final int A32_ROW_CHUNK = Math.max(MR, Integer.getInteger("jvit.int8.rowChunk", 256) / MR * MR);
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     /** Property choosing the default mode: {@code -Djvit.int8.mode=w8a8} (or {@code w8a32}, the default). */
     public static final String MODE_PROPERTY = "jvit.int8.mode";
@@ -191,19 +191,30 @@ public final class Int8Matmul {
         return s[0];
     }
 
+    /** k per widened block of a W8A32 panel (0: the whole K); -Djvit.int8.kc to experiment. */
+    static int a32Kc = Integer.getInteger("jvit.int8.kc", 0);
+    private static final MemorySegment ZERO_BIAS = Arena.global().allocate(NR * 4L, 64);
+
     private static void tileW8A32(MemorySegment a, long lda, int m, PackedInt8Matrix w, MemorySegment c, long ldc,
                                   Matmul.Epilogue epilogue, int panel, int rowChunk) {
         int r0 = rowChunk * A32_ROW_CHUNK;
         int r1 = Math.min(m, r0 + A32_ROW_CHUNK);
         int k = w.k();
-        MemorySegment f = panelScratch((long) k * NR * 4);
+        int kc = a32Kc > 0 ? a32Kc : k;
+        MemorySegment f = panelScratch((long) Math.min(k, kc) * NR * 4);
         long colOff = (long) panel * NR * 4;
-        widen(w.data(), (long) panel * k * NR, k, w.scales(), colOff, f);
         boolean residual = epilogue == Matmul.Epilogue.RESIDUAL, act = epilogue == Matmul.Epilogue.GELU || epilogue == Matmul.Epilogue.TANH;
-        for (int r = r0; r < r1; r += MR) {
-            long cOff = ((long) r * ldc + (long) panel * NR) * 4;
-            kernelF32(a, (long) r * lda * 4, lda * 4, f, k, w.bias(), colOff, c, cOff, ldc * 4, residual);
-            if (act) activate32(c, cOff, ldc * 4, epilogue);
+        for (int k0 = 0; k0 < k; k0 += kc) {
+            int kb = Math.min(kc, k - k0);
+            boolean first = k0 == 0, last = k0 + kb >= k;
+            widen(w.data(), (long) panel * k * NR + (long) k0 * NR, kb, w.scales(), colOff, f);
+            for (int r = r0; r < r1; r += MR) {
+                long cOff = ((long) r * ldc + (long) panel * NR) * 4;
+                // later k-blocks add onto C (without the bias again)
+                kernelF32(a, (long) r * lda * 4 + k0 * 4L, lda * 4, f, kb, first ? w.bias() : ZERO_BIAS, first ? colOff : 0, c, cOff, ldc * 4,
+                        residual || !first);
+                if (last && act) activate32(c, cOff, ldc * 4, epilogue);
+            }
         }
     }
 
