@@ -6,8 +6,9 @@ jvit_java_major() { # prints the feature version of the java binary $1
 }
 jvit_find_jdk() {
   local c major
-  for c in "${JVIT_JAVA_HOME:-}" "${JAVA_HOME:-}" /usr/lib/jvm/* /usr/local/lib/jvm/* /opt/java/* /opt/jdk* \
-           /usr/local/jdk* "$HOME"/.sdkman/candidates/java/* "$HOME"/.jdks/*; do
+  # JVIT_JDK_DIRS (space-separated globs) replaces the usual install folders, e.g. for testing
+  local dirs=${JVIT_JDK_DIRS:-'/usr/lib/jvm/* /usr/local/lib/jvm/* /opt/java/* /opt/jdk* /usr/local/jdk* $HOME/.sdkman/candidates/java/* $HOME/.jdks/*'}
+  for c in "${JVIT_JAVA_HOME:-}" "${JAVA_HOME:-}" $(eval echo $dirs); do
     [ -n "$c" ] && [ -x "$c/bin/java" ] && [ -x "$c/bin/javac" ] || continue
     major=$(jvit_java_major "$c/bin/java")
     if [ -n "$major" ] && [ "$major" -ge 25 ]; then

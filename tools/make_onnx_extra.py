@@ -13,6 +13,9 @@ fixtures they name). Two kinds of file, listed in fixtures/onnx_extra/index.json
   Gelu node, com.microsoft Gelu), export without constant folding (weight Transposes left in the
   graph), a fixed batch of 1, opsets 11-13, torchvision's pre-logits layer, a non-standard attention
   scale (its own logits in onnx_extra/timm_vit_scale/);
+  Also LayerScale (timm init_values / DeiT-III: a learned per-channel factor on each residual branch),
+  the class token by repeat() (a Tile node) and timm's no_embed_class (position embeddings on the
+  patches only); those with their own logits in onnx_extra/<name>/.
 * "refused": graphs jvit must refuse with a one-line reason: a ResNet block (a CNN), tanh-approximated
   GELU, global average pooling, a post-LN block, a softmax on the logits.
 
@@ -103,6 +106,30 @@ class _PostNormBlock(nn.Module):
     def forward(self, x):
         x = self.b.norm1(x + self.b.attn(x))
         return self.b.norm2(x + self.b.mlp(x))
+
+
+class _LayerScaleBlock(nn.Module):
+    """timm's Block with init_values: x + ls1(attn(norm1(x))), x + ls2(mlp(norm2(x)))."""
+    def __init__(self, blk, g1, g2):
+        super().__init__()
+        self.b = blk
+        self.g1 = nn.Parameter(g1)
+        self.g2 = nn.Parameter(g2)
+
+    def forward(self, x):
+        x = x + self.g1 * self.b.attn(self.b.norm1(x))
+        return x + self.g2 * self.b.mlp(self.b.norm2(x))
+
+
+def _write_ref(out, name, x, logits, note):
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    write_f32(os.path.join(d, "input.bin"), x)
+    write_f32(os.path.join(d, "logits.bin"), logits)
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump({"input_shape": list(x.shape), "logits_shape": list(logits.shape), "note": note,
+                   "max_abs_logit": float(logits.abs().max())}, f, indent=2)
+        f.write("\n")
 
 
 class _AvgPoolHead(nn.Module):
@@ -320,6 +347,33 @@ def main():
         f.write("\n")
     export(sc, x, os.path.join(out, "timm_vit_scale_op14.onnx"), 14)
     ok("timm_vit_scale_op14.onnx", "onnx_extra/timm_vit_scale", "attention scale 0.1 instead of 1/sqrt(16)")
+
+    # LayerScale on both residual branches
+    g = torch.Generator().manual_seed(77)
+    ls = copy.deepcopy(timm)
+    ls.blocks = nn.Sequential(*[_LayerScaleBlock(b, 0.5 + torch.rand(48, generator=g), 0.5 + torch.rand(48, generator=g))
+                                for b in ls.blocks]).eval()
+    with torch.no_grad():
+        ll = ls(x)
+    _write_ref(out, "timm_vit_layerscale", x, ll, "timm_vit with LayerScale gammas U(0.5, 1.5)")
+    export(ls, x, os.path.join(out, "timm_vit_layerscale_op17.onnx"), 17)
+    ok("timm_vit_layerscale_op17.onnx", "onnx_extra/timm_vit_layerscale", "LayerScale (per-channel factors on the residual branches)")
+
+    # the class token by repeat(): a Tile node
+    rp = copy.deepcopy(timm)
+    rp._pos_embed = lambda t: torch.cat((rp.cls_token.repeat(t.shape[0], 1, 1), t), dim=1) + rp.pos_embed
+    export(rp, x, os.path.join(out, "timm_vit_repeat_op14.onnx"), 14)
+    ok("timm_vit_repeat_op14.onnx", "timm_vit", "class token by repeat() (Tile)")
+
+    # no_embed_class: positions on the patches only, the class token without one
+    ne = copy.deepcopy(timm)
+    ne.pos_embed = nn.Parameter(timm.pos_embed[:, 1:].detach().clone())
+    ne._pos_embed = lambda t: torch.cat((ne.cls_token.expand(t.shape[0], -1, -1), t + ne.pos_embed), dim=1)
+    with torch.no_grad():
+        nl = ne(x)
+    _write_ref(out, "timm_vit_noembedclass", x, nl, "timm_vit with no_embed_class (no position for the class token)")
+    export(ne, x, os.path.join(out, "timm_vit_noembedclass_op14.onnx"), 14)
+    ok("timm_vit_noembedclass_op14.onnx", "onnx_extra/timm_vit_noembedclass", "no_embed_class: positions on the patches only")
 
     # ---- graphs that must be refused
     import torchvision

@@ -76,18 +76,31 @@ public final class Matmul {
         int r0 = rowChunk * ROW_CHUNK;
         int r1 = Math.min(m, r0 + ROW_CHUNK);
         long bOff = w.panelOffset(panel);
+        long biasOff = (long) panel * NR * 4;
         for (int r = r0; r < r1; r += MR) {
-            kernel(a, (long) r * lda * 4, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), (long) panel * NR * 4,
-                    c, ((long) r * ldc + (long) panel * NR) * 4, ldc * 4, epilogue);
+            long aOff = (long) r * lda * 4, cOff = ((long) r * ldc + (long) panel * NR) * 4;
+            switch (epilogue) {
+                case STORE -> kernelStore(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
+                case RESIDUAL -> kernelAccumulate(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
+                case GELU, TANH -> {
+                    kernelStore(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
+                    if (epilogue == Epilogue.GELU) gelu(c, cOff, ldc * 4);
+                    else tanh(c, cOff, ldc * 4);
+                }
+            }
         }
     }
 
     /**
-     * One MR x NR tile of C over the whole K. Offsets and strides in bytes; B's k-th row of NR floats
-     * starts at bOff + k * bStep (NR*4 for a packed panel; the attention kernel passes other strides).
+     * One MR x NR tile of C over the whole K, C = A B + bias. Offsets and strides in bytes; B's k-th row
+     * of NR floats starts at bOff + k * bStep (NR*4 for a packed panel; attention passes others).
+     * <p>
+     * Every vector stays inside this method, and it has no branch on the epilogue: a vector passed
+     * to a method C2 does not inline is boxed on the heap, and a branch first taken late costs a
+     * deoptimisation (back to the interpreter, where every vector op allocates) and a recompile.
      */
-    static void kernel(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
-                       MemorySegment bias, long biasOff, MemorySegment c, long cOff, long ldc, Epilogue epilogue) {
+    static void kernelStore(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
+                       MemorySegment bias, long biasOff, MemorySegment c, long cOff, long ldc) {
         FloatVector z = FloatVector.zero(F);
 @@DECL@@
         FloatVector av;
@@ -104,23 +117,38 @@ public final class Matmul {
 @@EPI@@
     }
 
-    private static void store(MemorySegment c, long off, FloatVector v0, FloatVector v1, Epilogue epilogue) {
-        switch (epilogue) {
-            case STORE -> { }
-            case GELU -> {
-                v0 = VectorMath.gelu(v0);
-                v1 = VectorMath.gelu(v1);
-            }
-            case RESIDUAL -> {
-                v0 = v0.add(FloatVector.fromMemorySegment(F, c, off, NATIVE));
-                v1 = v1.add(FloatVector.fromMemorySegment(F, c, off + LANES * 4L, NATIVE));
-            }
-            case TANH -> {
-                v0 = VectorMath.tanh(v0);
-                v1 = VectorMath.tanh(v1);
-            }
+    private static final ThreadLocal<MemorySegment> TILE =
+            ThreadLocal.withInitial(() -> java.lang.foreign.Arena.ofAuto().allocate((long) MR * NR * 4, 64));
+
+    /**
+     * C += A B + bias for one tile: the product goes to a small per-thread tile (hot in L1), then
+     * is added to C. One kernel serves every epilogue on purpose: C1 cannot compile a second,
+     * larger accumulate variant ("out of virtual registers"), which left it interpreted (every
+     * vector op boxed) until C2 got round to it.
+     */
+    static void kernelAccumulate(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
+                                 MemorySegment bias, long biasOff, MemorySegment c, long cOff, long ldc) {
+        MemorySegment t = TILE.get();
+        kernelStore(a, aOff, lda, b, bOff, bStep, k, bias, biasOff, t, 0, (long) NR * 4);
+        addTile(t, c, cOff, ldc);
+    }
+
+    private static void addTile(MemorySegment t, MemorySegment c, long cOff, long ldc) {
+        for (int r = 0; r < MR; r++) {
+            long off = cOff + r * ldc, to = (long) r * NR * 4;
+            for (int j = 0; j < NR; j += LANES)
+                FloatVector.fromMemorySegment(F, c, off + j * 4L, NATIVE).add(FloatVector.fromMemorySegment(F, t, to + j * 4L, NATIVE))
+                        .intoMemorySegment(c, off + j * 4L, NATIVE);
         }
-        v0.intoMemorySegment(c, off, NATIVE);
-        v1.intoMemorySegment(c, off + LANES * 4L, NATIVE);
+    }
+
+    /** GELU in place over one MR x NR tile of C (a method of its own, see the kernels' comment). */
+    private static void gelu(MemorySegment c, long cOff, long ldc) {
+        for (int r = 0; r < MR; r++) VectorMath.geluInPlace(c, cOff + r * ldc, NR);
+    }
+
+    /** tanh in place over one MR x NR tile of C. */
+    private static void tanh(MemorySegment c, long cOff, long ldc) {
+        for (int r = 0; r < MR; r++) VectorMath.tanhInPlace(c, cOff + r * ldc, NR);
     }
 }

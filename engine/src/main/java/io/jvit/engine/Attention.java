@@ -15,7 +15,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
  * {@value #KB} with an online softmax (running max and sum per query), so no N x N score matrix
  * exists. Memory: the keys transposed per head (linear in tokens) plus a fixed scratch per worker.
  * <p>
- * Both products reuse {@link Matmul#kernel}: S = Q K^T with each key block transposed to
+ * Both products reuse the matmul micro-kernels ({@link Matmul#kernelStore}, {@link Matmul#kernelAccumulate}): S = Q K^T with each key block transposed to
  * [d][KB] as the "panel", and O += P V with the value rows as the panel. A pre-pass packs every
  * head's keys (transposed, per block) and values (rows of padCols(d)) contiguously: read in
  * place, a head's rows sit one qkv row (9 KB for ViT-B) apart, a TLB miss per row at long
@@ -130,54 +130,62 @@ public final class Attention implements AutoCloseable {
             // S = Q K^T for this key block
             for (int r = 0; r < rows; r += Matmul.MR)
                 for (int c = 0; c < kCols; c += NR)
-                    Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, ktBase + ((long) k0 * d + c) * 4, (long) KB * 4, d,
-                            zeroBias, 0, s, ((long) r * KB + c) * 4, (long) KB * 4, Matmul.Epilogue.STORE);
+                    Matmul.kernelStore(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, ktBase + ((long) k0 * d + c) * 4, (long) KB * 4, d,
+                            zeroBias, 0, s, ((long) r * KB + c) * 4, (long) KB * 4);
             // online softmax: P = 2^(S*scale - m_new), O *= 2^(m_old - m_new). Padded key columns get a
             // huge negative score (P ~ 1e-38, and P V reads only the nk real keys): whole vectors, no masks.
             for (int r = 0; r < rows; r++) {
-                long so = (long) r * KB * 4;
-                for (int j = nk; j < kCols; j++) s.set(JAVA_FLOAT_UNALIGNED, so + j * 4L, -1e30f);
-                FloatVector vmax = FloatVector.broadcast(VectorMath.F, -1e30f);
-                for (int j = 0; j < kCols; j += LANES)
-                    vmax = VectorMath.max(vmax, FloatVector.fromMemorySegment(VectorMath.F, s, so + j * 4L, NATIVE));
-                float bm = vmax.reduceLanes(VectorOperators.MAX);
-                float mNew = Math.max(m[r], bm * scale);
-                FloatVector vs = FloatVector.broadcast(VectorMath.F, scale);
-                FloatVector negM = FloatVector.broadcast(VectorMath.F, -mNew);
-                FloatVector sum = FloatVector.zero(VectorMath.F);
-                for (int j = 0; j < kCols; j += LANES) {
-                    FloatVector p = VectorMath.exp2(FloatVector.fromMemorySegment(VectorMath.F, s, so + j * 4L, NATIVE).fma(vs, negM));
-                    sum = sum.add(p);
-                    p.intoMemorySegment(s, so + j * 4L, NATIVE);
-                }
-                float rowSum = sum.reduceLanes(VectorOperators.ADD);
-                float alpha = VectorMath.exp2(m[r] - mNew);
-                m[r] = mNew;
-                l[r] = l[r] * alpha + rowSum;
-                if (alpha != 1f) {
-                    FloatVector va = FloatVector.broadcast(VectorMath.F, alpha);
-                    long oo = (long) r * dPad * 4;
-                    for (int j = 0; j < dPad; j += LANES)
-                        FloatVector.fromMemorySegment(VectorMath.F, o, oo + j * 4L, NATIVE).mul(va).intoMemorySegment(o, oo + j * 4L, NATIVE);
-                }
+                float alpha = softmaxRow(s, (long) r * KB * 4, nk, kCols, scale, m, l, r);
+                if (alpha != 1f) scaleRow(o, (long) r * dPad * 4, dPad, alpha);
             }
             // O += P V (this key block's packed value rows as the panel)
             long vOff = vBase + (long) k0 * dPad * 4;
             for (int r = 0; r < rows; r += Matmul.MR)
                 for (int c = 0; c < dPad; c += NR)
-                    Matmul.kernel(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
-                            zeroBias, 0, o, ((long) r * dPad + c) * 4, (long) dPad * 4, Matmul.Epilogue.RESIDUAL);
+                    Matmul.kernelAccumulate(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
+                            zeroBias, 0, o, ((long) r * dPad + c) * 4, (long) dPad * 4);
         }
         // normalise and write this head's slice of the output rows
         for (int r = 0; r < nq; r++) {
             float inv = 1f / l[r];
             long oo = (long) r * dPad * 4;
             long dst = ((long) (b * tokens + q0 + r) * ldo + (long) h * d) * 4;
-            int j = 0;
-            for (; j + LANES <= d; j += LANES)
-                FloatVector.fromMemorySegment(VectorMath.F, o, oo + j * 4L, NATIVE).mul(inv).intoMemorySegment(out, dst + j * 4L, NATIVE);
-            for (; j < d; j++) out.set(JAVA_FLOAT_UNALIGNED, dst + j * 4L, o.get(JAVA_FLOAT_UNALIGNED, oo + j * 4L) * inv);
+            normaliseRow(o, oo, out, dst, d, inv);
         }
+    }
+
+    /**
+     * Online-softmax update of one score row: P = 2^(S*scale - m_new) in place, running max and sum
+     * updated; returns 2^(m_old - m_new), the factor for the row's output so far. (Kept out of
+     * {@link #block}, as are all vector helpers, so C2 inlines them and no vector is boxed.)
+     */
+    private static float softmaxRow(MemorySegment s, long so, int nk, int kCols, float scale, float[] m, float[] l, int r) {
+        for (int j = nk; j < kCols; j++) s.set(JAVA_FLOAT_UNALIGNED, so + j * 4L, -1e30f);
+        FloatVector vmax = FloatVector.broadcast(VectorMath.F, -1e30f);
+        for (int j = 0; j < kCols; j += LANES) {
+            FloatVector v = FloatVector.fromMemorySegment(VectorMath.F, s, so + j * 4L, NATIVE);
+            vmax = vmax.blend(v, vmax.lt(v));
+        }
+        float mNew = Math.max(m[r], vmax.reduceLanes(VectorOperators.MAX) * scale);
+        float rowSum = VectorMath.exp2InPlace(s, so, kCols, scale, -mNew);
+        float alpha = VectorMath.exp2(m[r] - mNew);
+        m[r] = mNew;
+        l[r] = l[r] * alpha + rowSum;
+        return alpha;
+    }
+
+    private static void scaleRow(MemorySegment o, long off, int n, float alpha) {
+        FloatVector va = FloatVector.broadcast(VectorMath.F, alpha);
+        for (int j = 0; j < n; j += LANES)
+            FloatVector.fromMemorySegment(VectorMath.F, o, off + j * 4L, NATIVE).mul(va).intoMemorySegment(o, off + j * 4L, NATIVE);
+    }
+
+    private static void normaliseRow(MemorySegment o, long oo, MemorySegment out, long dst, int d, float inv) {
+        FloatVector vi = FloatVector.broadcast(VectorMath.F, inv);
+        int j = 0;
+        for (; j + LANES <= d; j += LANES)
+            FloatVector.fromMemorySegment(VectorMath.F, o, oo + j * 4L, NATIVE).mul(vi).intoMemorySegment(out, dst + j * 4L, NATIVE);
+        for (; j < d; j++) out.set(JAVA_FLOAT_UNALIGNED, dst + j * 4L, o.get(JAVA_FLOAT_UNALIGNED, oo + j * 4L) * inv);
     }
 
     @Override

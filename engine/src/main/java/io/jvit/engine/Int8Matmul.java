@@ -178,7 +178,10 @@ public final class Int8Matmul {
             FloatVector mx = FloatVector.zero(F);
             int i = 0;
             for (; i + LANES <= k; i += LANES)
-                mx = VectorMath.max(mx, FloatVector.fromMemorySegment(F, a, aRow + i * 4L, NATIVE).abs());
+            {
+                FloatVector v = FloatVector.fromMemorySegment(F, a, aRow + i * 4L, NATIVE).abs();
+                mx = mx.blend(v, mx.lt(v));
+            }
             float max = mx.reduceLanes(VectorOperators.MAX);
             for (; i < k; i++) max = Math.max(max, Math.abs(a.get(JAVA_FLOAT_UNALIGNED, aRow + i * 4L)));
             float inv = max > 0 && Float.isFinite(max) ? 127f / max : 0f;
@@ -245,12 +248,8 @@ public final class Int8Matmul {
     /** GELU or tanh over an MR x NR tile already written, in place. */
     private static void activate32(MemorySegment c, long off, long ldc, Matmul.Epilogue epilogue) {
         for (int r = 0; r < MR; r++, off += ldc) {
-            for (int h = 0; h < 2; h++) {
-                long o = off + h * LANES * 4L;
-                FloatVector v = FloatVector.fromMemorySegment(F, c, o, NATIVE);
-                v = epilogue == Matmul.Epilogue.GELU ? VectorMath.gelu(v) : VectorMath.tanh(v);
-                v.intoMemorySegment(c, o, NATIVE);
-            }
+            if (epilogue == Matmul.Epilogue.GELU) VectorMath.geluInPlace(c, off, 2 * LANES);
+            else VectorMath.tanhInPlace(c, off, 2 * LANES);
         }
     }
 
@@ -426,9 +425,8 @@ public final class Int8Matmul {
      */
     private static void activate(MemorySegment c, long off, long ldc, Matmul.Epilogue epilogue) {
         for (int r = 0; r < A8_ROWS; r++, off += ldc) {
-            FloatVector v = FloatVector.fromMemorySegment(F, c, off, NATIVE);
-            v = epilogue == Matmul.Epilogue.GELU ? VectorMath.gelu(v) : VectorMath.tanh(v);
-            v.intoMemorySegment(c, off, NATIVE);
+            if (epilogue == Matmul.Epilogue.GELU) VectorMath.geluInPlace(c, off, LANES);
+            else VectorMath.tanhInPlace(c, off, LANES);
         }
     }
 }

@@ -2,14 +2,22 @@ package io.jvit.engine;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
 /**
- * Vectorised transcendental functions built from FMAs only, so that C2 keeps them in registers
- * inside the kernels' loops. Clamping uses compare+blend: FloatVector.min/max carry NaN rules that
- * make them several times slower. Errors against the double-precision reference are tested.
+ * Vectorised transcendental functions built from FMAs, applied in place over runs of floats.
+ * <p>
+ * Why in place, with the polynomial written out inside each loop: a method that takes or returns a
+ * {@code FloatVector} is only free when C2 inlines it. Once such a helper is hot it gets compiled on
+ * its own, and a caller compiled later may refuse to inline the (now large) compiled helper; every
+ * vector crossing that call is then boxed on the heap, which cost tens of MB per inference. Loops
+ * over memory keep every vector inside one compilation unit. Clamping uses compare+blend
+ * (FloatVector.min/max carry NaN rules that make them slow). Errors are tested against the
+ * double-precision references in {@link Reference}.
  */
 public final class VectorMath {
     public static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -17,103 +25,121 @@ public final class VectorMath {
 
     static final float LOG2E = 1.4426950408889634f;
     private static final float ROUND_MAGIC = 12582912f;          // 1.5 * 2^23: adding it rounds to an integer
-    private static final int ROUND_MAGIC_BITS = 0x4B400000;
+    private static final int EXP_BIAS = 127 - 0x4B400000;          // exponent bias minus the magic's bits
+    private static final float INV_SQRT2 = 0.70710678118654752f;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     private VectorMath() {}
 
-    /** 2^x for x in [-126, 127]; inputs below are clamped (result ~1e-38, not 0), above give 2^127. */
-    public static FloatVector exp2(FloatVector x) {
-        x = x.blend(-126f, x.lt(-126f));
-        x = x.blend(127f, x.compare(VectorOperators.GT, 127f));
-        FloatVector t = x.add(ROUND_MAGIC);                 // low mantissa bits of t hold round(x)
-        FloatVector n = t.sub(ROUND_MAGIC);
-        FloatVector r = x.sub(n);                           // r in [-0.5, 0.5]
-        // Taylor polynomial of 2^r = e^(r ln 2) to degree 6: relative error < 1.3e-7 on [-0.5, 0.5]
-        FloatVector p = r.fma(1.5403530e-4f, 1.3333558e-3f);
-        p = madd(p, r, 9.6181291e-3f);
-        p = madd(p, r, 5.5504109e-2f);
-        p = madd(p, r, 2.4022651e-1f);
-        p = madd(p, r, 6.9314718e-1f);
-        p = madd(p, r, 1.0f);
-        IntVector bits = t.reinterpretAsInts().add(127 - ROUND_MAGIC_BITS).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(bits.reinterpretAsFloats());
+    /**
+     * s[i] = 2^(s[i] * scale + bias) over n floats (n a multiple of {@link #LANES}) at byte offset off;
+     * returns their sum. Arguments below -126 give 2^-126 (not 0), above 127 give 2^127.
+     * Taylor polynomial of 2^r to degree 6 on [-0.5, 0.5]: relative error below 2e-7.
+     */
+    public static float exp2InPlace(MemorySegment s, long off, int n, float scale, float bias) {
+        FloatVector vs = FloatVector.broadcast(F, scale), vb = FloatVector.broadcast(F, bias);
+        FloatVector lo = FloatVector.broadcast(F, -126f), hi = FloatVector.broadcast(F, 127f);
+        FloatVector magic = FloatVector.broadcast(F, ROUND_MAGIC);
+        FloatVector c6 = FloatVector.broadcast(F, 1.5403530e-4f), c5 = FloatVector.broadcast(F, 1.3333558e-3f),
+                c4 = FloatVector.broadcast(F, 9.6181291e-3f), c3 = FloatVector.broadcast(F, 5.5504109e-2f),
+                c2 = FloatVector.broadcast(F, 2.4022651e-1f), c1 = FloatVector.broadcast(F, 6.9314718e-1f),
+                one = FloatVector.broadcast(F, 1f);
+        FloatVector sum = FloatVector.zero(F);
+        for (long o = off, end = off + n * 4L; o < end; o += LANES * 4L) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, o, NATIVE).fma(vs, vb);
+            x = x.blend(lo, x.lt(lo));
+            x = x.blend(hi, hi.lt(x));
+            FloatVector t = x.add(magic);                     // low mantissa bits of t hold round(x)
+            FloatVector r = x.sub(t.sub(magic));              // r in [-0.5, 0.5]
+            FloatVector p = r.fma(c6, c5).fma(r, c4).fma(r, c3).fma(r, c2).fma(r, c1).fma(r, one);
+            FloatVector pow = t.reinterpretAsInts().add(EXP_BIAS).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            FloatVector e = p.mul(pow);
+            sum = sum.add(e);
+            e.intoMemorySegment(s, o, NATIVE);
+        }
+        return sum.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** s[i] = e^(s[i] + bias) over n floats (a multiple of LANES); returns their sum. */
+    public static float expInPlace(MemorySegment s, long off, int n, float bias) {
+        return exp2InPlace(s, off, n, LOG2E, bias * LOG2E);
     }
 
     /**
-     * e^x with Cody-Waite range reduction (ln 2 split in two so r = x - n ln 2 is exact enough) and
-     * Cephes' polynomial: relative error about 2e-7 for x in [-87, 88]; clamped outside.
+     * s[i] = GELU(s[i]) = 0.5 x (1 + erf(x / sqrt 2)), exact erf form, over n floats (a multiple of
+     * LANES). erf is the rational minimax approximation on [-4, 4] used by Eigen and XNNPACK (outside,
+     * erf is +-1 in single precision); absolute error about 1e-7.
      */
-    public static FloatVector exp(FloatVector x) {
-        x = x.blend(-87.3f, x.lt(-87.3f));
-        x = x.blend(88.7f, x.compare(VectorOperators.GT, 88.7f));
-        FloatVector t = x.fma(LOG2E, ROUND_MAGIC);
-        FloatVector n = t.sub(ROUND_MAGIC);
-        FloatVector r = n.fma(FloatVector.broadcast(x.species(), -0.693359375f), x);
-        r = n.fma(FloatVector.broadcast(x.species(), 2.12194440e-4f), r);
-        FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
-        p = madd(p, r, 8.3334519073e-3f);
-        p = madd(p, r, 4.1665795894e-2f);
-        p = madd(p, r, 1.6666665459e-1f);
-        p = madd(p, r, 5.0000001201e-1f);
-        p = p.mul(r).fma(r, r).add(1f);
-        IntVector bits = t.reinterpretAsInts().add(127 - ROUND_MAGIC_BITS).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(bits.reinterpretAsFloats());
+    public static void geluInPlace(MemorySegment s, long off, int n) {
+        FloatVector lo = FloatVector.broadcast(F, -4f), hi = FloatVector.broadcast(F, 4f);
+        FloatVector a13 = FloatVector.broadcast(F, -2.72614225801306e-10f), a11 = FloatVector.broadcast(F, 2.77068142495902e-08f),
+                a9 = FloatVector.broadcast(F, -2.10102402082508e-06f), a7 = FloatVector.broadcast(F, -5.69250639462346e-05f),
+                a5 = FloatVector.broadcast(F, -7.34990630326855e-04f), a3 = FloatVector.broadcast(F, -2.95459980854025e-03f),
+                a1 = FloatVector.broadcast(F, -1.60960333262415e-02f);
+        FloatVector b8 = FloatVector.broadcast(F, -1.45660718464996e-05f), b6 = FloatVector.broadcast(F, -2.13374055278905e-04f),
+                b4 = FloatVector.broadcast(F, -1.68282697438203e-03f), b2 = FloatVector.broadcast(F, -7.37332916720468e-03f),
+                b0 = FloatVector.broadcast(F, -1.42647390514189e-02f);
+        FloatVector half = FloatVector.broadcast(F, 0.5f), one = FloatVector.broadcast(F, 1f), isq2 = FloatVector.broadcast(F, INV_SQRT2);
+        for (long o = off, end = off + n * 4L; o < end; o += LANES * 4L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, s, o, NATIVE);
+            FloatVector x = v.mul(isq2);
+            x = x.blend(lo, x.lt(lo));
+            x = x.blend(hi, hi.lt(x));
+            FloatVector x2 = x.mul(x);
+            FloatVector p = x2.fma(a13, a11).fma(x2, a9).fma(x2, a7).fma(x2, a5).fma(x2, a3).fma(x2, a1).mul(x);
+            FloatVector q = x2.fma(b8, b6).fma(x2, b4).fma(x2, b2).fma(x2, b0);
+            v.mul(half).mul(p.div(q).add(one)).intoMemorySegment(s, o, NATIVE);
+        }
     }
 
-    /**
-     * erf(x) as a rational minimax approximation on [-4, 4] (outside, erf is +-1 in single precision),
-     * the form used by Eigen and XNNPACK; absolute error about 1e-7.
-     */
-    public static FloatVector erf(FloatVector x) {
-        x = x.blend(4f, x.compare(VectorOperators.GT, 4f));
-        x = x.blend(-4f, x.lt(-4f));
-        FloatVector x2 = x.mul(x);
-        FloatVector p = x2.fma(-2.72614225801306e-10f, 2.77068142495902e-08f);
-        p = madd(p, x2, -2.10102402082508e-06f);
-        p = madd(p, x2, -5.69250639462346e-05f);
-        p = madd(p, x2, -7.34990630326855e-04f);
-        p = madd(p, x2, -2.95459980854025e-03f);
-        p = madd(p, x2, -1.60960333262415e-02f);
-        p = p.mul(x);
-        FloatVector q = x2.fma(-1.45660718464996e-05f, -2.13374055278905e-04f);
-        q = madd(q, x2, -1.68282697438203e-03f);
-        q = madd(q, x2, -7.37332916720468e-03f);
-        q = madd(q, x2, -1.42647390514189e-02f);
-        return p.div(q);
+    /** s[i] = erf(s[i]) over n floats (a multiple of LANES): the approximation {@link #geluInPlace} uses. */
+    public static void erfInPlace(MemorySegment s, long off, int n) {
+        FloatVector lo = FloatVector.broadcast(F, -4f), hi = FloatVector.broadcast(F, 4f);
+        FloatVector a13 = FloatVector.broadcast(F, -2.72614225801306e-10f), a11 = FloatVector.broadcast(F, 2.77068142495902e-08f),
+                a9 = FloatVector.broadcast(F, -2.10102402082508e-06f), a7 = FloatVector.broadcast(F, -5.69250639462346e-05f),
+                a5 = FloatVector.broadcast(F, -7.34990630326855e-04f), a3 = FloatVector.broadcast(F, -2.95459980854025e-03f),
+                a1 = FloatVector.broadcast(F, -1.60960333262415e-02f);
+        FloatVector b8 = FloatVector.broadcast(F, -1.45660718464996e-05f), b6 = FloatVector.broadcast(F, -2.13374055278905e-04f),
+                b4 = FloatVector.broadcast(F, -1.68282697438203e-03f), b2 = FloatVector.broadcast(F, -7.37332916720468e-03f),
+                b0 = FloatVector.broadcast(F, -1.42647390514189e-02f);
+        for (long o = off, end = off + n * 4L; o < end; o += LANES * 4L) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, o, NATIVE);
+            x = x.blend(lo, x.lt(lo));
+            x = x.blend(hi, hi.lt(x));
+            FloatVector x2 = x.mul(x);
+            FloatVector p = x2.fma(a13, a11).fma(x2, a9).fma(x2, a7).fma(x2, a5).fma(x2, a3).fma(x2, a1).mul(x);
+            FloatVector q = x2.fma(b8, b6).fma(x2, b4).fma(x2, b2).fma(x2, b0);
+            p.div(q).intoMemorySegment(s, o, NATIVE);
+        }
     }
 
-    private static final float INV_SQRT2 = 0.70710678118654752f;
-
-    /** GELU with the exact erf form: 0.5 x (1 + erf(x / sqrt 2)). */
-    public static FloatVector gelu(FloatVector x) {
-        return x.mul(0.5f).mul(erf(x.mul(INV_SQRT2)).add(1f));
+    /** s[i] = tanh(s[i]) = 1 - 2 / (e^{2x} + 1) over n floats (a multiple of LANES); clamped at +-10. */
+    public static void tanhInPlace(MemorySegment s, long off, int n) {
+        FloatVector lo = FloatVector.broadcast(F, -10f), hi = FloatVector.broadcast(F, 10f), two = FloatVector.broadcast(F, 2f),
+                one = FloatVector.broadcast(F, 1f), l2e2 = FloatVector.broadcast(F, 2 * LOG2E), magic = FloatVector.broadcast(F, ROUND_MAGIC);
+        FloatVector c6 = FloatVector.broadcast(F, 1.5403530e-4f), c5 = FloatVector.broadcast(F, 1.3333558e-3f),
+                c4 = FloatVector.broadcast(F, 9.6181291e-3f), c3 = FloatVector.broadcast(F, 5.5504109e-2f),
+                c2 = FloatVector.broadcast(F, 2.4022651e-1f), c1 = FloatVector.broadcast(F, 6.9314718e-1f);
+        for (long o = off, end = off + n * 4L; o < end; o += LANES * 4L) {
+            FloatVector x = FloatVector.fromMemorySegment(F, s, o, NATIVE);
+            x = x.blend(lo, x.lt(lo));
+            x = x.blend(hi, hi.lt(x));
+            FloatVector y = x.mul(l2e2);                      // e^{2x} = 2^{2x log2 e}
+            FloatVector t = y.add(magic);
+            FloatVector r = y.sub(t.sub(magic));
+            FloatVector p = r.fma(c6, c5).fma(r, c4).fma(r, c3).fma(r, c2).fma(r, c1).fma(r, one);
+            FloatVector e = p.mul(t.reinterpretAsInts().add(EXP_BIAS).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
+            one.sub(two.div(e.add(one))).intoMemorySegment(s, o, NATIVE);
+        }
     }
 
-    /** tanh(x) = 1 - 2 / (e^{2x} + 1), clamped where it is +-1 in single precision. */
-    public static FloatVector tanh(FloatVector x) {
-        x = x.blend(10f, x.compare(VectorOperators.GT, 10f));
-        x = x.blend(-10f, x.lt(-10f));
-        FloatVector e = exp(x.mul(2f));
-        return FloatVector.broadcast(x.species(), 1f).sub(FloatVector.broadcast(x.species(), 2f).div(e.add(1f)));
-    }
-
-    /** p * x + c, fused. */
-    private static FloatVector madd(FloatVector p, FloatVector x, float c) {
-        return p.fma(x, FloatVector.broadcast(p.species(), c));
-    }
-
-    /** Lane-wise max through compare+blend (see class comment). */
-    public static FloatVector max(FloatVector a, FloatVector b) {
-        VectorMask<Float> m = a.lt(b);
-        return a.blend(b, m);
-    }
-
-    // Scalar versions, same formulas, for tails.
+    /** Scalar 2^x by the same formula, for the few scalars the kernels need (the online-softmax rescale). */
     public static float exp2(float x) {
-        return exp2(FloatVector.broadcast(F, x)).lane(0);
-    }
-
-    public static float gelu(float x) {
-        return gelu(FloatVector.broadcast(F, x)).lane(0);
+        x = Math.max(-126f, Math.min(127f, x));
+        float t = x + ROUND_MAGIC;
+        float r = x - (t - ROUND_MAGIC);
+        float p = ((((((1.5403530e-4f * r + 1.3333558e-3f) * r + 9.6181291e-3f) * r + 5.5504109e-2f) * r + 2.4022651e-1f) * r
+                + 6.9314718e-1f) * r) + 1f;
+        return p * Float.intBitsToFloat((Float.floatToRawIntBits(t) + EXP_BIAS) << 23);
     }
 }

@@ -137,14 +137,15 @@ final class ConstOps {
 
     /** The bias of a projection after adding {@code v} to its output (v already in row space, [out]). */
     static Tensor addBias(Sem.Proj p, Tensor v) {
-        // out = scale * (xW + b) + v = scale * (xW + b + v / scale)
-        if (p.bias() == null && p.scale() == 1) return v;
+        // out = rs * s * (xW + b) + v = rs * s * (xW + b + v / (rs * s))
+        if (p.bias() == null && p.scale() == 1 && p.rowScale() == null) return v;
         float[] r = v.toFloatArray();
         for (int i = 0; i < r.length; i++) {
-            float add = p.scale() == 1 ? r[i] : (float) (r[i] / p.scale());
+            double f = p.scale() * (p.rowScale() == null ? 1 : p.rowScale()[i]);
+            if (f == 0) throw new Refusal("adds a bias after scaling a linear layer's output by 0");
+            float add = f == 1 ? r[i] : (float) (r[i] / f);
             r[i] = (p.bias() == null ? 0f : p.bias().getFloat(i)) + add;
         }
         return Tensor.ofFloats(v.name, new long[] {r.length}, r);
     }
-
 }

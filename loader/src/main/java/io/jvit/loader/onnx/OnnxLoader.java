@@ -48,6 +48,8 @@ public final class OnnxLoader {
                     (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6));
             if (f.quantizedMatMuls > 0) {
                 asm.weights = QuantizedMatMulPattern.requantize(asm.weights, f.arena);
+                info.put("quantization", "int8 per output channel, requantized from ONNX Runtime quantize_dynamic (MatMulInteger)");
+                info.put("dtype", "I8");
                 info.put("weights", "int8 per output channel in the encoder blocks (from " + f.quantizedMatMuls
                         + " quantize_dynamic MatMulInteger patterns); " + info.get("weights"));
                 info.put("quantization", "int8-per-channel-symmetric (from ONNX Runtime quantize_dynamic MatMulInteger)");
@@ -79,12 +81,14 @@ public final class OnnxLoader {
         info.put("ir_version", Long.toString(m.getIrVersion()));
         info.put("convention", convention(f));
         var c = asm.config;
-        info.put("architecture", (c.distilled() ? "DeiT (distilled) " : "ViT ") + c.summary() + ", image " + c.imageSize()
-                + (c.numClasses() > 0 ? ", " + c.numClasses() + " classes" : "") + (c.preLogitsDim() > 0 ? ", pre-logits " + c.preLogitsDim() : ""));
+        info.put("architecture", sizeName(c) + " (" + c.summary() + ", image " + c.imageSize()
+                + (c.numClasses() > 0 ? ", " + c.numClasses() + " classes" : "") + (c.preLogitsDim() > 0 ? ", pre-logits " + c.preLogitsDim() : "") + ")");
+        info.put("dtype", weightDtype(f));
         info.put("layer_norm", (imp.lnOp && imp.decomposedLn ? "LayerNormalization and decomposed" : imp.lnOp ? "LayerNormalization" : "decomposed (ReduceMean/Sub/Pow/Sqrt/Div)")
                 + ", eps " + c.layerNormEps() + (options.layerNormEps() != null ? " (from the load options)" : ""));
         info.put("gelu", "Gelu".equals(asm.geluForm) ? "Gelu operator" : "erf pattern");
-        info.put("attention", asm.attentionForm + (asm.scaleFolded ? ", non-standard scale folded into the queries" : ""));
+        info.put("attention", asm.attentionForm + (asm.scaleFolded ? ", non-standard scale folded into the queries" : "")
+                + (asm.layerScale ? "; LayerScale folded into the output projections" : ""));
         info.put("batch", imp.batchDim.isConst() ? "fixed " + imp.batchDim.value() + " in the graph (jvit runs any batch)" : "dynamic");
         info.put("graph", m.getGraph().getNodeCount() + " nodes (" + imp.liveNodes + " used), " + m.getGraph().getInitializerCount() + " initializers");
         info.put("weights", String.format("%d tensors used in place (%.1f MB), %d copied once into the engine layout (%.1f MB)",
@@ -92,6 +96,36 @@ public final class OnnxLoader {
         if (!f.externalFiles.isEmpty()) info.put("external_data", String.join(", ", f.externalFiles));
         info.put("source", f.path.toString());
         return info;
+    }
+
+    /** "ViT-B/16", "DeiT-S/16 distilled"... for the ViT papers' sizes, else "ViT" / "DeiT distilled". */
+    static String sizeName(io.jvit.engine.ViTConfig c) {
+        String size = null;
+        int[][] std = {{192, 12, 3}, {384, 12, 6}, {768, 12, 12}, {1024, 24, 16}, {1280, 32, 16}};
+        String[] names = {"Ti", "S", "B", "L", "H"};
+        for (int i = 0; i < std.length; i++)
+            if (c.width() == std[i][0] && c.depth() == std[i][1] && c.heads() == std[i][2] && c.mlpDim() == 4 * c.width()) size = names[i];
+        String family = c.distilled() ? "DeiT" : "ViT";
+        return (size == null ? family : family + "-" + size + "/" + c.patchSize()) + (c.distilled() ? " distilled" : "");
+    }
+
+    /** The element type of most initializer bytes the graph holds. */
+    private static String weightDtype(OnnxFile f) {
+        Map<String, Long> bytes = new LinkedHashMap<>();
+        for (Onnx.TensorProto t : f.model.getGraph().getInitializerList()) {
+            long n = 1;
+            for (long d : t.getDimsList()) n *= d;
+            ElemType e = ElemType.of(t.getDataType());
+            String name = switch (e == null ? ElemType.FLOAT : e) {
+                case FLOAT -> "F32";
+                case FLOAT16 -> "F16";
+                case BFLOAT16 -> "BF16";
+                case DOUBLE -> "F64";
+                default -> null;
+            };
+            if (name != null) bytes.merge(name, n * (e == null ? 4 : e.size), Long::sum);
+        }
+        return bytes.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse("F32");
     }
 
     /** Which exporter's naming the initializers follow. */

@@ -63,7 +63,7 @@ sealed interface Sem {
     }
 
     /**
-     * A Linear layer's output: scale * (x W + bias), W viewed [in, out]. The activation's CHAN space
+     * A Linear layer's output: rowScale * scale * (x W + bias), W viewed [in, out] (rowScale per output, or null). The activation's CHAN space
      * indexes W's output columns. {@code root} is the unscaled original shared by scaled copies (null
      * for the original itself).
      *
@@ -71,11 +71,18 @@ sealed interface Sem {
      * @param inputAct the activation that was multiplied
      * @param inIndex  for each input column of W, its index in the input's feature space
      */
-    record Proj(Sem input, Values.Act inputAct, long[] inIndex, Tensor wmat, Tensor bias, double scale, String node,
+    record Proj(Sem input, Values.Act inputAct, long[] inIndex, Tensor wmat, Tensor bias, double scale, float[] rowScale, String node,
                 Proj root) implements Sem {
-        Proj scaled(double s) { return new Proj(input, inputAct, inIndex, wmat, bias, scale * s, node, rootOf()); }
+        Proj scaled(double s) { return new Proj(input, inputAct, inIndex, wmat, bias, scale * s, rowScale, node, rootOf()); }
 
-        Proj withBias(Tensor b) { return new Proj(input, inputAct, inIndex, wmat, b, scale, node, null); }
+        Proj withBias(Tensor b) { return new Proj(input, inputAct, inIndex, wmat, b, scale, rowScale, node, null); }
+
+        /** Multiplied row by row (LayerScale): a new root. */
+        Proj withRowScale(float[] v) {
+            float[] r = v.clone();
+            if (rowScale != null) for (int i = 0; i < r.length; i++) r[i] *= rowScale[i];
+            return new Proj(input, inputAct, inIndex, wmat, bias, scale, r, node, null);
+        }
 
         Proj rootOf() { return root == null ? this : root; }
 

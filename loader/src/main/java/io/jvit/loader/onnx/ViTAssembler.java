@@ -28,6 +28,7 @@ final class ViTAssembler {
     ViTConfig config;
     ViTWeights weights;
     String attentionForm;
+    boolean layerScale;
     boolean scaleFolded;
 
     private record Head(Sem.Proj proj, long[] rows, Sem.Ln ln, int token, Sem.Proj preLogits, long[] preRows) {}
@@ -105,22 +106,27 @@ final class ViTAssembler {
             if (Math.abs(fq - 1) < 1e-6) fq = 1;
             else scaleFolded = true;
             Linear qkv = linears.build(d,
-                    new Weights.Seg(q.proj().wmat(), headRows(q), lnCols, q.proj().bias(), fq),
-                    new Weights.Seg(k.proj().wmat(), headRows(k), inverse(k.proj().inIndex(), d, where + " keys"), k.proj().bias(), 1.0),
-                    new Weights.Seg(v.proj().wmat(), headRows(v), inverse(v.proj().inIndex(), d, where + " values"), v.proj().bias(), v.proj().scale()));
+                    new Weights.Seg(q.proj().wmat(), headRows(q), lnCols, q.proj().bias(), fq, q.proj().rowScale()),
+                    new Weights.Seg(k.proj().wmat(), headRows(k), inverse(k.proj().inIndex(), d, where + " keys"), k.proj().bias(), 1.0,
+                            k.proj().rowScale()),
+                    new Weights.Seg(v.proj().wmat(), headRows(v), inverse(v.proj().inIndex(), d, where + " values"), v.proj().bias(),
+                            v.proj().scale(), v.proj().rowScale()));
             if (q.proj().wmat().data == k.proj().wmat().data && q.proj().wmat().data == v.proj().wmat().data
                     && q.proj().wmat().offset == k.proj().wmat().offset) separate = false;
             else fused = false;
             // out-projection: engine input h*dh + j is the attention feature index
             Sem.Proj p = att.proj();
             Linear proj = linears.build(d, new Weights.Seg(p.wmat(), att.projRows(), inverse(p.inIndex(), d, where + " attention output"),
-                    p.bias(), p.scale()));
+                    p.bias(), p.scale(), p.rowScale()));
+            if (p.rowScale() != null) layerScale = true;
             int hidden = m.fc1Rows().length;
             if (mlp >= 0 && hidden != mlp) throw fail(where + " has an MLP of " + hidden + ", block 0 has " + mlp);
             mlp = hidden;
             Linear fc1 = linears.build(d, new Weights.Seg(m.fc1().wmat(), m.fc1Rows(), inverse(m.fc1().inIndex(), d, where + " MLP input"),
-                    m.fc1().bias(), m.fc1().scale()));
-            Linear fc2 = linears.build(hidden, new Weights.Seg(m.fc2().wmat(), m.fc2Rows(), null, m.fc2().bias(), m.fc2().scale()));
+                    m.fc1().bias(), m.fc1().scale(), m.fc1().rowScale()));
+            Linear fc2 = linears.build(hidden, new Weights.Seg(m.fc2().wmat(), m.fc2Rows(), null, m.fc2().bias(), m.fc2().scale(),
+                    m.fc2().rowScale()));
+            if (m.fc2().rowScale() != null) layerScale = true;
             blocks.add(new EncoderBlock(lnParams(att.ln(), d), qkv, proj, lnParams(m.ln(), d), fc1, fc2));
             gelu = m.gelu();
         }
@@ -141,16 +147,18 @@ final class ViTAssembler {
         if (h0.preLogits != null) {
             preDim = h0.preRows.length;
             preLogits = linears.build(d, new Weights.Seg(h0.preLogits.wmat(), h0.preRows,
-                    inverse(h0.preLogits.inIndex(), d, "pre-logits input"), h0.preLogits.bias(), h0.preLogits.scale()));
+                    inverse(h0.preLogits.inIndex(), d, "pre-logits input"), h0.preLogits.bias(), h0.preLogits.scale(), h0.preLogits.rowScale()));
         }
         int feat = preDim > 0 ? preDim : d;
-        Linear head = linears.build(feat, new Weights.Seg(h0.proj.wmat(), h0.rows, headCols(h0, feat), h0.proj.bias(), h0.proj.scale()));
+        Linear head = linears.build(feat, new Weights.Seg(h0.proj.wmat(), h0.rows, headCols(h0, feat), h0.proj.bias(), h0.proj.scale(),
+                h0.proj.rowScale()));
         Linear distHead = null;
         if (heads.size() == 2) {
             Head h1 = heads.get(1);
             if (h1.rows.length != numClasses) throw imp.outputFail("the two heads have " + numClasses + " and " + h1.rows.length + " classes");
             if ((h1.preLogits == null) != (h0.preLogits == null)) throw imp.outputFail("only one of the two heads has a pre-logits layer");
-            distHead = linears.build(feat, new Weights.Seg(h1.proj.wmat(), h1.rows, headCols(h1, feat), h1.proj.bias(), h1.proj.scale()));
+            distHead = linears.build(feat, new Weights.Seg(h1.proj.wmat(), h1.rows, headCols(h1, feat), h1.proj.bias(), h1.proj.scale(),
+                    h1.proj.rowScale()));
         }
 
         // --- embedding
@@ -242,7 +250,7 @@ final class ViTAssembler {
             ln = (Sem.Ln) pre.input();
             in = pre.inputAct();
             // the head then reads pre-logits features in its own order: identity after remapping
-            p = new Sem.Proj(p.input(), p.inputAct(), range(preRows.length), p.wmat(), p.bias(), p.scale(), p.node(), null);
+            p = new Sem.Proj(p.input(), p.inputAct(), range(preRows.length), p.wmat(), p.bias(), p.scale(), p.rowScale(), p.node(), null);
         } else if (p.input() instanceof Sem.Ln l) {
             ln = l;
             in = p.inputAct();

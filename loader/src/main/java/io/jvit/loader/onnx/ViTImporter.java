@@ -345,6 +345,7 @@ final class ViTImporter {
             case "Split" -> split();
             case "Concat" -> one(concat());
             case "Expand" -> one(expand());
+            case "Tile" -> one(tile());
             case "ConstantOfShape" -> one(constantOfShape());
             case "Range" -> one(range());
             case "Where" -> one(where());
@@ -796,6 +797,38 @@ final class ViTImporter {
         return prefixToken(t, shape.v());
     }
 
+    /** {@code cls_token.repeat(B, 1, 1)}: Tile of a constant over the batch is a prefix token, like Expand. */
+    private Value tile() {
+        Value x = need(0);
+        Ints reps = ints(need(1), "the Tile repeats");
+        if (reps.shape().length != 1) throw new Refusal("the Tile repeats must be a 1-D tensor", true);
+        int rank = x instanceof Act a ? a.rank() : x instanceof Ints i ? i.shape().length : ((Const) x).t().rank();
+        if (reps.n() != rank) throw new Refusal("Tile with " + reps.n() + " repeats for rank " + rank, true);
+        for (Dim d : reps.v()) if (d.isConst() && d.value() < 0) throw new Refusal("Tile with a negative repeat", true);
+        boolean ones = true;
+        for (Dim d : reps.v()) ones &= d.isConst() && d.value() == 1;
+        if (ones) return x;
+        if (x instanceof Act) throw new Refusal("repeats an activation " + reps + ", which is not part of a ViT");
+        if (x instanceof Ints i) {
+            if (!reps.isConst()) throw new Refusal("repeats a shape value a batch-dependent number of times");
+            throw new Refusal("Tile of a shape value is not supported");
+        }
+        Tensor t = ((Const) x).t();
+        Dim[] shape = new Dim[rank];
+        for (int k = 0; k < rank; k++) {
+            Dim r = reps.v()[k];
+            if (t.shape[k] != 1 && !(r.isConst() && r.value() == 1))
+                throw new Refusal("repeats a constant along an axis of size " + t.shape[k] + "; jvit knows Tile only for class tokens");
+            shape[k] = t.shape[k] == 1 ? r : Dim.of(t.shape[k]);
+        }
+        if (reps.isConst()) {
+            long[] target = new long[rank];
+            for (int k = 0; k < rank; k++) target[k] = shape[k].value();
+            return new Const(t.broadcastTo(target));
+        }
+        return prefixToken(t, shape);
+    }
+
     private Value constantOfShape() {
         Ints s = ints(need(0), "the ConstantOfShape shape");
         if (!s.isConst()) throw new Refusal("builds a batch-dependent constant");
@@ -966,6 +999,10 @@ final class ViTImporter {
 
     /** A bias for a projection's output rows: a vector along the last axis, indexed by row. Null if it is not one. */
     private Tensor channelVectorRows(Act a, Value c) {
+        return channelVectorRows(a, c, 0f);
+    }
+
+    private Tensor channelVectorRows(Act a, Value c, float fill) {
         List<Atom> last = a.last();
         for (int i = 0; i < a.rank() - 1; i++)
             for (Atom at : a.axes.get(i)) if (at.space() == Space.CHAN) return null;
@@ -982,6 +1019,7 @@ final class ViTImporter {
         for (int i = 0; identity && i < rows.length; i++) identity = rows[i] == i;
         if (identity) return v;
         float[] full = new float[(int) out];
+        Arrays.fill(full, fill);
         boolean[] set = new boolean[(int) out];
         for (int i = 0; i < rows.length; i++) {
             full[(int) rows[i]] = v.getFloat(i);
@@ -1032,6 +1070,12 @@ final class ViTImporter {
             Tensor gamma = channelVector(a, c, widthOf(a));
             if (gamma == null) throw new Refusal("multiplies a normalised stream by something other than a per-channel LayerNorm weight");
             return a.withSem(new Sem.Ln(Sem.LnStage.SCALED, ln.src(), ln.eps(), gamma, null, true));
+        }
+        if (k == null && s instanceof Sem.Proj p) {
+            // LayerScale: a learned per-channel factor on a projection's output, folded into its weights
+            Tensor v = channelVectorRows(a, c, 1f);
+            if (v == null) throw new Refusal("multiplies a linear layer's output by a constant that is not one factor per output");
+            return a.withSem(p.withRowScale(v.toFloatArray()));
         }
         if (k == null) throw new Refusal("multiplies " + describe(s) + " by a non-scalar constant, which is not part of a ViT");
         return scaleBy(a, k);
@@ -1425,7 +1469,7 @@ final class ViTImporter {
             base[sp.ordinal()] = 0;
             ext[sp.ordinal()] = 0;
         }
-        return new Act(axes, base, ext, new Sem.Proj(input, x, idx, w, bias, scale, node.getName(), null));
+        return new Act(axes, base, ext, new Sem.Proj(input, x, idx, w, bias, scale, null, node.getName(), null));
     }
 
     /**

@@ -24,8 +24,16 @@ final class Weights {
      * @param colOf  for each engine input, the row of wmat (null: identity)
      * @param bias   [out of wmat] or null
      * @param scale  multiplies weight and bias
+     * @param rowScale per column of wmat, multiplies weight and bias too (LayerScale); null for none
      */
-    record Seg(Tensor wmat, long[] rows, long[] colOf, Tensor bias, double scale) {}
+    record Seg(Tensor wmat, long[] rows, long[] colOf, Tensor bias, double scale, float[] rowScale) {
+        Seg(Tensor wmat, long[] rows, long[] colOf, Tensor bias, double scale) {
+            this(wmat, rows, colOf, bias, scale, null);
+        }
+
+        /** The factor for wmat column r. */
+        double factor(long r) { return rowScale == null ? scale : scale * rowScale[(int) r]; }
+    }
 
     /**
      * Allocates engine Linears and queues the copies that fill them; {@link #finish()} runs the copies
@@ -65,7 +73,7 @@ final class Weights {
                 int eo = 0;
                 for (Seg s : segs)
                     for (long r : s.rows) {
-                        float v = s.bias == null ? 0f : (float) (s.bias.getFloat(r) * s.scale);
+                        float v = s.bias == null ? 0f : (float) (s.bias.getFloat(r) * s.factor(r));
                         b.setAtIndex(ElemType.F32, eo++, v);
                     }
             }
@@ -97,7 +105,7 @@ final class Weights {
                     jobs.add(new ArrayList<>());
                     g = sources.size() - 1;
                 }
-                for (long r : s.rows) jobs.get(g).add(new long[] {eo++, r, Double.doubleToRawLongBits(s.scale)});
+                for (long r : s.rows) jobs.get(g).add(new long[] {eo++, r, Double.doubleToRawLongBits(s.factor(r))});
             }
             for (int g = 0; g < sources.size(); g++) {
                 Tensor w = sources.get(g);
@@ -144,7 +152,7 @@ final class Weights {
         long first = next;
         for (Seg s : segs) {
             if (s.wmat.data != w.data || s.wmat.offset != w.offset || s.wmat.strides[1] != in || s.wmat.strides[0] != 1
-                    || s.scale != 1 || !identity(s.colOf)) return null;
+                    || s.scale != 1 || s.rowScale != null || !identity(s.colOf)) return null;
             for (long r : s.rows) if (r != next++) return null;
         }
         long rows = next - first;
@@ -156,7 +164,8 @@ final class Weights {
         if (b == null || b.type != ElemType.FLOAT || b.rank() != 1 || b.strides[0] != 1) return null;
         long next = segs[0].rows.length == 0 ? 0 : segs[0].rows[0], first = next;
         for (Seg s : segs) {
-            if (s.bias == null || s.bias.data != b.data || s.bias.offset != b.offset || s.bias.strides[0] != 1 || s.scale != 1) return null;
+            if (s.bias == null || s.bias.data != b.data || s.bias.offset != b.offset || s.bias.strides[0] != 1 || s.scale != 1
+                    || s.rowScale != null) return null;
             for (long r : s.rows) if (r != next++) return null;
         }
         return b.data.asSlice((b.offset + first) * 4, (next - first) * 4);

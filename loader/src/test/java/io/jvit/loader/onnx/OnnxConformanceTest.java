@@ -233,9 +233,9 @@ class OnnxConformanceTest {
     static float[] erf(T x) {
         int lanes = VectorMath.LANES, n = x.n();
         int padded = (n + lanes - 1) / lanes * lanes;
-        float[] buf = java.util.Arrays.copyOf(x.v(), padded);
-        for (int i = 0; i < padded; i += lanes)
-            VectorMath.erf(FloatVector.fromArray(VectorMath.F, buf, i)).intoArray(buf, i);
-        return java.util.Arrays.copyOf(buf, n);
+        java.lang.foreign.MemorySegment buf = java.lang.foreign.MemorySegment.ofArray(new byte[padded * 4]);
+        java.lang.foreign.MemorySegment.copy(x.v(), 0, buf, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0, n);
+        VectorMath.erfInPlace(buf, 0, padded);
+        return java.util.Arrays.copyOf(buf.toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED), n);
     }
 }

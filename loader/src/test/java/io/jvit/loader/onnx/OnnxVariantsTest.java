@@ -60,6 +60,7 @@ class OnnxVariantsTest {
             if (file.contains("static1")) assertTrue(info.get("batch").startsWith("fixed 1"), info.get("batch"));
             if (file.contains("scale")) assertTrue(info.get("attention").contains("folded"), info.get("attention"));
             if (file.contains("prelogits")) assertEquals(24, model.config().preLogitsDim());
+            if (file.contains("layerscale")) assertTrue(info.get("attention").contains("LayerScale"), info.get("attention"));
         }
     }
 
