@@ -375,6 +375,12 @@ def main():
     export(ne, x, os.path.join(out, "timm_vit_noembedclass_op14.onnx"), 14)
     ok("timm_vit_noembedclass_op14.onnx", "onnx_extra/timm_vit_noembedclass", "no_embed_class: positions on the patches only")
 
+    # the final LayerNorm on the class token only: norm(x[:, 0]), the same function
+    sn = copy.deepcopy(timm)
+    sn.forward = lambda t: sn.head(sn.norm(sn.blocks(sn._pos_embed(sn.patch_embed(t)))[:, 0]))
+    export(sn, x, os.path.join(out, "timm_vit_selectnorm_op17.onnx"), 17)
+    ok("timm_vit_selectnorm_op17.onnx", "timm_vit", "final LayerNorm after selecting the class token")
+
     # ---- graphs that must be refused
     import torchvision
     torch.manual_seed(7)

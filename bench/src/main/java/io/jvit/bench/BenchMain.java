@@ -48,6 +48,9 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--warmup", paramLabel = "N", description = "Warm-up runs of each engine and batch size (default ${DEFAULT-VALUE}).")
     int warmup = 5;
 
+    @Option(names = "--warmup-ms", paramLabel = "MS", description = "Keep warming up (both engines, interleaved) until jvit has run this long: the JIT needs it (default ${DEFAULT-VALUE}).")
+    int warmupMs = 3000;
+
     @Option(names = "--runs", paramLabel = "N", description = "Timed batch-1 runs of each engine; median and min reported (default ${DEFAULT-VALUE}).")
     int runs = 30;
 
@@ -116,6 +119,7 @@ public final class BenchMain implements Callable<Integer> {
         if (runs < 1) throw new CliException(Exit.USAGE, "--runs must be >= 1, got " + runs);
         if (batchRuns < 1) throw new CliException(Exit.USAGE, "--batch-runs must be >= 1, got " + batchRuns);
         if (warmup < 0) throw new CliException(Exit.USAGE, "--warmup must be >= 0, got " + warmup);
+        if (warmupMs < 0) throw new CliException(Exit.USAGE, "--warmup-ms must be >= 0, got " + warmupMs);
         if (peakMs < 0 || gapMs < 0) throw new CliException(Exit.USAGE, "--peak-ms and --gap-ms must be >= 0");
         int modes = (kernels ? 1 : 0) + (memory ? 1 : 0) + (load ? 1 : 0);
         if (modes > 1) throw new CliException(Exit.USAGE, "choose one of --kernels, --memory, --load");
@@ -159,8 +163,8 @@ public final class BenchMain implements Callable<Integer> {
                 r.put("image_size", size);
                 r.put("gflop_per_image", round(gflop, 3));
                 if (!json) {
-                    out.printf("jvit bench: %s (%s), %d px, %.2f GFLOP/image; %d thread%s, batch %d; %d warm-up, median of %d (batch 1) and %d (batch %d)%n",
-                            modelName, c.summary(), size, gflop, threads, threads == 1 ? "" : "s", batch, warmup, runs, batchRuns, batch);
+                    out.printf("jvit bench: %s (%s), %d px, %.2f GFLOP/image; %d thread%s, batch %d; %d warm-up (and >= %d ms), median of %d (batch 1) and %d (batch %d)%n",
+                            modelName, c.summary(), size, gflop, threads, threads == 1 ? "" : "s", batch, warmup, warmupMs, runs, batchRuns, batch);
                     if (ort != null)
                         out.printf("ONNX Runtime %s: %s (optimisation ALL, intra-op %d, inter-op 1); runs interleaved jvit/ORT, order alternating%n",
                                 ort.version(), onnx, threads);
@@ -205,8 +209,11 @@ public final class BenchMain implements Callable<Integer> {
                 Runnable or1 = ort == null ? null : () -> ort.run(1, false);
                 Runnable orB = ort == null ? null : () -> ort.run(batch, false);
 
-                for (int i = 0; i < warmup; i++) {
+                long jitNanos = 0;
+                for (int i = 0; i < warmup || (warmup > 0 && jitNanos < warmupMs * 1_000_000L); i++) {
+                    long w0 = System.nanoTime();
                     jv1.run();
+                    jitNanos += System.nanoTime() - w0;
                     if (ort != null) or1.run();
                 }
                 if (batch > 1) for (int i = 0; i < Math.min(warmup, 2); i++) {
@@ -243,6 +250,12 @@ public final class BenchMain implements Callable<Integer> {
                     r.put("latency_ratio_min", round(jMin / oMin, 4));
                     r.put("throughput_ratio", round(jIps / oIps, 4));
                 }
+
+                // the hot path should allocate nothing: heap bytes per warm forward pass, caller and workers
+                long h0 = Stats.allocatedBytes("jvit-worker");
+                for (int i = 0; i < 3; i++) jv1.run();
+                long heapPerForward = (Stats.allocatedBytes("jvit-worker") - h0) / 3;
+                r.put("heap_bytes_per_forward", heapPerForward);
 
                 Map<String, Object> prof = null;
                 double mmShare = Double.NaN;
@@ -293,6 +306,8 @@ public final class BenchMain implements Callable<Integer> {
                         out.printf("%-24s %12s%n", "batch-1 min ms", ms(jMin));
                         out.printf("%-24s %12.1f%n", "batch-" + batch + " images/s", jIps);
                     }
+                    out.printf("jvit heap allocation per batch-1 forward pass (warm, all threads): %,d bytes (logits: %,d)%n",
+                            heapPerForward, 16 + 4L * c.numClasses());
                     if (!Double.isNaN(peakT))
                         out.printf("jvit effective: %.1f GFLOP/s at batch 1 (%.0f%% of the %.1f GFLOP/s peak), %.1f at batch %d (%.0f%%)%n",
                                 eff1, 100 * eff1 / peakT, peakT, effB, batch, 100 * effB / peakT);

@@ -35,10 +35,10 @@ final class KernelBench {
     }
 
     /** Median and best GFLOP/s of a case: warm-up for {@code warmMs}, then {@code samples} samples of >= {@code sampleMs}. */
-    record Result(String name, int threads, double median, double best, double msPerCall, double gbps) {}
+    record Result(String name, int threads, double median, double best, double msPerCall, double gbps, long heapPerCall) {}
 
     static Result measure(KernelCases.Case c, int threads, int warmMs, int samples, int sampleMs) {
-        KernelCases.warm(c, 10, 0, 1000);
+        KernelCases.warm(c, 10, warmMs, 10_000);
         long end = System.nanoTime() + warmMs * 1_000_000L;
         int calls = 0;
         long t0 = System.nanoTime();
@@ -58,7 +58,12 @@ final class KernelBench {
         }
         double med = Stats.median(g);
         double gbps = c.bytes() > 0 ? c.bytes() / (Stats.median(msc) * 1e6) : Double.NaN;
-        return new Result(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps);
+        // a compiled kernel allocates nothing: heap bytes per call (caller and pool workers) after the timing
+        int hn = Math.max(1, Math.min(reps, 20));
+        long h0 = Stats.allocatedBytes("jvit-worker");
+        for (int i = 0; i < hn; i++) c.run();
+        long heap = (Stats.allocatedBytes("jvit-worker") - h0) / hn;
+        return new Result(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps, heap);
     }
 
     int run() throws Exception {
@@ -68,7 +73,7 @@ final class KernelBench {
         if (!json) {
             out.printf("jvit bench --kernels: %d-bit vectors; peak FMA (register-only Vector API loop): %s%n",
                     io.jvit.engine.VectorMath.LANES * 32, peakText(peak));
-            out.printf("%-40s %3s %9s %9s %7s %10s %8s%n", "kernel", "thr", "GFLOP/s", "best", "%peak", "ms/call", "GB/s");
+            out.printf("%-40s %3s %9s %9s %7s %10s %8s %12s%n", "kernel", "thr", "GFLOP/s", "best", "%peak", "ms/call", "GB/s", "heap B/call");
             out.flush();
         }
         List<Result> results = new ArrayList<>();
@@ -139,6 +144,7 @@ final class KernelBench {
                 m.put("pct_of_peak", Double.isNaN(p) ? null : round1(100 * r.median() / p));
                 m.put("ms_per_call", BenchMain.round(r.msPerCall(), 4));
                 if (!Double.isNaN(r.gbps())) m.put("gbps", round1(r.gbps()));
+                m.put("heap_bytes_per_call", r.heapPerCall());
                 rs.add(m);
             }
             j.put("kernels", rs);
@@ -166,9 +172,9 @@ final class KernelBench {
 
     private void print(Result r, double peak) {
         if (json) return;
-        out.printf("%-40s %3d %9.1f %9.1f %6s%% %10.3f %8s%n", r.name(), r.threads(), r.median(), r.best(),
+        out.printf("%-40s %3d %9.1f %9.1f %6s%% %10.3f %8s %12d%n", r.name(), r.threads(), r.median(), r.best(),
                 Double.isNaN(peak) ? "-" : String.format("%.0f", 100 * r.median() / peak), r.msPerCall(),
-                Double.isNaN(r.gbps()) ? "" : String.format("%.1f", r.gbps()));
+                Double.isNaN(r.gbps()) ? "" : String.format("%.1f", r.gbps()), r.heapPerCall());
         out.flush();
     }
 

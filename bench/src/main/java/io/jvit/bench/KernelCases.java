@@ -39,23 +39,37 @@ public final class KernelCases {
     }
 
     /**
-     * Runs a case until C2 has compiled its kernels: the interpreter and C1 run Vector API code 1000x
-     * slower than C2, and a JMH warm-up of a few seconds can end before the first C2 compile when each
-     * call takes long. At least {@code minCalls} calls and {@code minMillis} ms, at most {@code maxMillis} ms.
+     * Runs a case until C2 has compiled its kernels: the interpreter and C1 run Vector API code 100-1000x
+     * slower than C2 (every vector is a heap object there), and on a busy machine the compiler threads
+     * take seconds. At least {@code minCalls} calls and {@code minMillis} ms; then until the time per call
+     * has stopped improving (three windows of >= 100 ms in a row no better than 0.9x the best window);
+     * at most {@code maxMillis} ms.
      */
     public static void warm(Case c, int minCalls, int minMillis, int maxMillis) {
         long t0 = System.nanoTime();
-        for (int i = 0; ; i++) {
+        double best = Double.MAX_VALUE;
+        int calls = 0, flat = 0;
+        while (true) {
+            long w0 = System.nanoTime();
+            int n = 0;
+            do {
+                c.run();
+                n++;
+            } while (System.nanoTime() - w0 < 100_000_000L && n < 1_000_000);
+            calls += n;
+            double per = (double) (System.nanoTime() - w0) / n;
+            flat = per > 0.9 * best ? flat + 1 : 0;
+            best = Math.min(best, per);
             long ms = (System.nanoTime() - t0) / 1_000_000;
-            if ((i >= minCalls && ms >= minMillis) || ms >= maxMillis) return;
-            c.run();
+            if (ms >= maxMillis) return;
+            if (calls >= minCalls && ms >= minMillis && flat >= 3) return;
         }
     }
 
     /** Warms the code paths of attention on a small case first (fast to run even before compilation). */
     public static void warmAttention(int threads) {
         try (AttentionCase small = new AttentionCase(197, 12, 64, threads)) {
-            warm(small, 30, 500, 8000);
+            warm(small, 30, 500, 15_000);
         }
     }
 
@@ -165,6 +179,9 @@ public final class KernelCases {
         }
 
         public String name() { return "attention " + tokens + " tokens, " + heads + "x" + d; }
+
+        /** What the engine says attention holds for this case: packed keys and values and the per-worker scratch. */
+        public long engineBytes() { return attention.bytesFor(1, tokens); }
 
         public void run() { attention.forward(pool, qkv, ldq, 1, tokens, out, ldo); }
 

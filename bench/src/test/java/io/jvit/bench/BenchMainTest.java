@@ -46,7 +46,7 @@ class BenchMainTest {
     /** The fixture, short runs: a few seconds in all. */
     static String[] quick(String... more) {
         List<String> a = new ArrayList<>(List.of("--model", MODEL, "--heads", "3", "--threads", "1", "--warmup", "1", "--runs", "3",
-                "--batch-runs", "2", "--batch", "2", "--gap-ms", "0"));
+                "--batch-runs", "2", "--batch", "2", "--gap-ms", "0", "--warmup-ms", "0"));
         a.addAll(List.of(more));
         if (!a.contains("--peak-ms")) a.addAll(List.of("--peak-ms", "0"));
         return a.toArray(String[]::new);

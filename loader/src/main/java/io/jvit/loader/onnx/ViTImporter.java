@@ -1157,7 +1157,9 @@ final class ViTImporter {
 
     /** The stream an activation holds, checked to be normalisable: every channel on the last axis. */
     private Sem.Stream normalisable(Act a) {
-        Sem.Stream s = stream(a);
+        // LayerNorm is per token: it may read a selection of the stream's tokens (norm(x[:, 0])); whatever
+        // reads the result checks the tokens it needs (attention and residuals need them all)
+        Sem.Stream s = stream(a, false);
         List<Atom> last = a.last();
         if (last.size() != 1 || last.get(0).space() != Space.CHAN || !a.full(Space.CHAN))
             throw new Refusal("normalises over an axis " + a.layout() + " that is not the model width");
@@ -1366,20 +1368,24 @@ final class ViTImporter {
 
     /** The residual stream an activation holds; the token sequence becomes the stream the first time it is used. */
     private Sem.Stream stream(Act a) {
+        return stream(a, true);
+    }
+
+    private Sem.Stream stream(Act a, boolean allTokens) {
         if (a.sem instanceof Sem.Stream s) {
-            checkStreamLayout(a);
+            checkStreamLayout(a, allTokens);
             return s;
         }
         if (a.sem instanceof Sem.Tokens tk) {
-            checkStreamLayout(a);
+            checkStreamLayout(a, true);
             if (tk.stream == null) tk.stream = new Sem.Stream(null, tk, 0, 0, null, null);
             return tk.stream;
         }
         throw new Refusal(describe(a.sem) + " is used as the residual stream");
     }
 
-    private static void checkStreamLayout(Act a) {
-        if (!a.full(Space.TOKEN)) throw new Refusal("the residual stream does not hold every token here " + a.layout());
+    private static void checkStreamLayout(Act a, boolean allTokens) {
+        if (allTokens && !a.full(Space.TOKEN)) throw new Refusal("the residual stream does not hold every token here " + a.layout());
         for (int i = 0; i < a.rank(); i++)
             for (Atom at : a.axes.get(i))
                 if (at.space() != Space.BATCH && at.space() != Space.TOKEN && at.space() != Space.CHAN)
