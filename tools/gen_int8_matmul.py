@@ -5,7 +5,7 @@
 import re, sys
 MR = 8
 rows = range(MR)
-FIGURES = open('tools/int8_figures.txt').read().strip() if len(sys.argv) < 2 else sys.argv[1]
+FIGURES = "\n * ".join(open('tools/int8_figures.txt').read().strip().split("\n"))
 
 a32_decl = "\n".join(f"        FloatVector c{r}0 = z, c{r}1 = z;" for r in rows)
 a32_loop = []

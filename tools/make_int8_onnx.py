@@ -16,7 +16,8 @@ input of ../<fixture>/input.bin; the tests compare their logits with the F32 fix
 
 Run from the repository root with the system Python (onnx 1.12, numpy; no onnxruntime needed):
     /usr/bin/python3 tools/make_int8_onnx.py
-Writes fixtures/int8/{timm_vit,hf_vit}_op17_{u8,s8c}.onnx and index.json.
+Writes fixtures/int8/{timm_vit,hf_vit}_op17_{u8,s8c}.onnx and index.json. For one model (benchmarks):
+    /usr/bin/python3 tools/make_int8_onnx.py IN.onnx OUT.onnx [--per-channel]
 """
 import json
 import os
@@ -89,6 +90,14 @@ def convert(model, per_channel):
 
 
 def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if args:
+        m = onnx.load(args[0])
+        count, _ = convert(m, "--per-channel" in sys.argv)
+        m.producer_name = "jvit tools/make_int8_onnx.py (quantize_dynamic pattern)"
+        onnx.save(m, args[1])
+        print(f"{args[1]}: {count} MatMuls quantized, {os.path.getsize(args[1])} bytes")
+        return 0
     os.makedirs(OUT, exist_ok=True)
     index = []
     for stem in MODELS:

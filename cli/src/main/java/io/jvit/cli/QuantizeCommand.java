@@ -94,12 +94,13 @@ public final class QuantizeCommand implements Callable<Integer> {
             extra.put("keep_fp32", kept);
             extra.put("source", JsonNodeFactory.instance.textNode(in.getFileName() == null ? in.toString() : in.getFileName().toString()));
             Int8Writer.write(out, m.config(), q, m.labels(), m.info().get("architecture"), extra, force);
-            long[] sizes = Int8Writer.sizes(m.weights()), qs = Int8Writer.sizes(q);
+            long[] sizes = Int8Writer.sizes(m.weights());
             long file = Files.size(out);
-            System.out.printf("wrote %s: %.1f MB, %.1f%% of the F32 weights (%.1f MB); int8: %s; kept in F32: %s%n", out, file / 1e6,
-                    100.0 * file / sizes[0], sizes[0] / 1e6, keepF32.contains(Quantizer.Part.PATCH) ? "encoder blocks, head" : "all Linear layers",
-                    keepF32.isEmpty() ? "biases, LayerNorms, tokens, position embeddings" : "biases, LayerNorms, tokens, position embeddings, " + kept);
-            assert qs[1] <= sizes[0];
+            System.out.printf("wrote %s: %.1f MB, %.1f%% of the F32 weights (%.1f MB); int8: %s; F32: biases, LayerNorms, tokens, position embeddings%s%n",
+                    out, file / 1e6, 100.0 * file / sizes[0], sizes[0] / 1e6,
+                    keepF32.isEmpty() ? "every Linear layer" : "the encoder blocks" + (keepF32.contains(Quantizer.Part.PATCH) ? "" : ", patch embedding")
+                            + (keepF32.contains(Quantizer.Part.HEAD) ? "" : ", head"),
+                    keepF32.isEmpty() ? "" : ", " + String.join(", ", keepF32.stream().map(p -> p == Quantizer.Part.PATCH ? "patch embedding" : "head").toList()));
             return Exit.OK;
         } catch (FileAlreadyExistsException e) {
             throw new CliException(Exit.IO, out + ": exists (use --force to replace it)");

@@ -54,6 +54,18 @@ class Int8MatmulTest {
         }
     }
 
+    @ParameterizedTest(name = "W8A32 in k-blocks of {0}, {1}")
+    @CsvSource({"16,STORE", "16,GELU", "16,RESIDUAL", "48,TANH", "100,RESIDUAL"})
+    void w8a32InKBlocksMatchesTheWholeK(int kc, Matmul.Epilogue ep) {
+        int saved = Int8Matmul.a32Kc;
+        Int8Matmul.a32Kc = kc;
+        try {
+            matchesReference(29, 101, 67, ep, 2, Int8Matmul.Mode.W8A32);
+        } finally {
+            Int8Matmul.a32Kc = saved;
+        }
+    }
+
     /** Each row rounded to its int8 grid: s = max|a|/127, a -> round(a/s)*s (as the W8A8 kernel does). */
     static float[] quantizeRows(float[] a, int m, int k) {
         float[] out = new float[a.length];

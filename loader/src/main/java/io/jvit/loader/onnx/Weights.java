@@ -185,7 +185,7 @@ final class Weights {
     static void transposeRows(MemorySegment dst, int in, Tensor w, long[] colOf, long[][] jobs, int from, int to) {
         long s0 = w.strides[0];
         int outTotal = (int) w.shape[1];
-        float[][] buf = new float[IB][outTotal];
+        float[][] buf = rowBuffers(outTotal);
         float[] run = new float[IB];
         for (int i0 = from; i0 < to; i0 += IB) {
             int ib = Math.min(IB, to - i0);
@@ -199,6 +199,18 @@ final class Weights {
                 MemorySegment.copy(run, 0, dst, ElemType.F32, (j[0] * in + i0) * 4, ib);
             }
         }
+    }
+
+    private static final ThreadLocal<float[][]> ROWS = new ThreadLocal<>();
+
+    /** IB rows of at least n floats, reused by each copying thread (a ViT-B load would otherwise churn ~170 MB). */
+    private static float[][] rowBuffers(int n) {
+        float[][] b = ROWS.get();
+        if (b == null || b[0].length < n) {
+            b = new float[IB][n];
+            ROWS.set(b);
+        }
+        return b;
     }
 
     /** Any other layout: one engine row at a time, inputs permuted, scaled and converted as needed. */
