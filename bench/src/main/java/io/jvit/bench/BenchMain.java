@@ -31,9 +31,9 @@ import java.util.concurrent.Callable;
  * (attention and activation memory against tokens), {@code --load} (load time and resident memory).
  */
 @Command(name = "jvit bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Benchmark a model: batch-1 latency (median and min after warm-up) and batch-B throughput,",
-                "optionally against ONNX Runtime on the same input, interleaved run by run in this process.",
-                "Other modes: --kernels, --memory, --load."},
+        description = {"Benchmark a model: batch-1 latency (median and min after warm-up) and batch-B throughput, "
+                + "optionally against ONNX Runtime on the same input, interleaved run by run in this process.",
+                "Other modes: --kernels, --memory, --load. See docs/BENCHMARKS.md."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:ok", "2:bad command line (threads, batch, runs < 1; image size not a multiple of the patch)",
                 "3:the model could not be loaded, or the ONNX model cannot be loaded or does not match it",
@@ -69,13 +69,13 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--profile", description = "Per-stage breakdown of the batch-1 forward pass (extra runs after the timed ones).")
     boolean profile;
 
-    @Option(names = "--kernels", description = "Instead: GFLOP/s and % of peak of each kernel on the ViT-B/16 shapes (about 30 s; JMH: tools/jmh.sh).")
+    @Option(names = "--kernels", description = "Instead: GFLOP/s and %% of peak of each kernel on the ViT-B/16 shapes (about a minute; JMH: tools/jmh.sh).")
     boolean kernels;
 
     @Option(names = "--memory", description = "Instead: attention and activation memory against tokens (attention alone at 197..4096 tokens, then the model at --sizes).")
     boolean memory;
 
-    @Option(names = "--sizes", paramLabel = "S,S,...", split = ",", description = "Image sizes for --memory (default 224,448,1024).")
+    @Option(names = "--sizes", paramLabel = "S", split = ",", description = "Image sizes for --memory (default 224,448,1024).")
     List<Integer> sizes;
 
     @Option(names = "--load", description = "Instead: load time (safetensors to first result, cold and after warm-up) and resident memory against the weights.")
