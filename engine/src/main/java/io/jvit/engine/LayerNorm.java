@@ -13,6 +13,8 @@ public final class LayerNorm {
     private static final int LANES = VectorMath.LANES;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final int ROWS_PER_TASK = 16;
+    /** Below this many elements the hand-off to the workers costs more than the work (measured: ViT-Ti 197x192). */
+    private static final long PARALLEL_MIN = 1 << 18;
 
     private LayerNorm() {}
 
@@ -20,7 +22,7 @@ public final class LayerNorm {
     public static void apply(WorkerPool pool, MemorySegment x, long ldx, MemorySegment y, long ldy, int rows, int d,
                              MemorySegment gamma, MemorySegment beta, float eps) {
         int tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-        if (pool == null || tasks == 1) {
+        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
             rows(x, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
             return;
         }
