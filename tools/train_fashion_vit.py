@@ -315,6 +315,8 @@ def export(cfg, xte, yte):
     print("exported model test accuracy %.4f (%d/%d)" % (acc, int((pred == yte).sum()), len(yte)), flush=True)
     logits.numpy().astype("<f4").tofile(os.path.join(FIXTURE_DIR, "pytorch_logits.bin"))
 
+    top2 = logits.topk(2, dim=1).values
+    margin = (top2[:, 0] - top2[:, 1]).numpy()
     img_path = fc.idx_path("t10k", "images")
     lbl_path = fc.idx_path("t10k", "labels")
     with open(os.path.join(FIXTURE_DIR, "meta.json"), "w") as f:
@@ -322,7 +324,10 @@ def export(cfg, xte, yte):
                    "mean": MEAN, "std": STD,
                    "images": img_path, "labels": lbl_path,
                    "images_sha256": fc.sha256_file(img_path),
-                   "labels_sha256": fc.sha256_file(lbl_path)}, f, indent=2)
+                   "labels_sha256": fc.sha256_file(lbl_path),
+                   "correct": int((pred == yte).sum()),
+                   "top2_margin_below_1e-3": int((margin < 1e-3).sum()),
+                   "top2_margin_below_1e-2": int((margin < 1e-2).sum())}, f, indent=2)
         f.write("\n")
 
     # One correctly classified test image per class (the first such in test-set order).
