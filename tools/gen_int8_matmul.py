@@ -3,25 +3,10 @@
 # vectors, in registers; each kernel has its own store helper (a helper shared by several hot kernels
 # was compiled on its own and not inlined, which boxed the vectors: 5x slower).
 import re, sys
-MR = 8
-rows = range(MR)
 FIGURES = "\n * ".join(open('tools/int8_figures.txt').read().strip().split("\n"))
 
-a32_decl = "\n".join(f"        FloatVector c{r}0 = z, c{r}1 = z;" for r in rows)
-a32_loop = []
-for r in rows:
-    a32_loop.append(f"            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + {r} * lda));")
-    a32_loop.append(f"            c{r}0 = av.fma(b0, c{r}0);")
-    a32_loop.append(f"            c{r}1 = av.fma(b1, c{r}1);")
-a32_epi = []
-for r in rows:
-    for h in range(2):
-        o = f"cOff + {r} * ldc" + (" + LANES * 4L" if h else "")
-        a32_epi.append(f"        (residual ? c{r}{h}.add(bias{h}).add(FloatVector.fromMemorySegment(F, c, {o}, NATIVE)) : c{r}{h}.add(bias{h}))")
-        a32_epi.append(f"                .intoMemorySegment(c, {o}, NATIVE);")
-a32_epi = "\n".join(a32_epi)
-
-A8R = 4
+# three rows so that the tile divides MR = 6
+A8R = 3
 rows8 = range(A8R)
 a8_decl = "\n".join(f"        IntVector x{r} = z, y{r} = z;" for r in rows8)
 a8_loop = []
@@ -39,7 +24,7 @@ for r in rows8:
     a8_epi.append(f"        f.intoMemorySegment(c, cOff + {r} * ldc, NATIVE);")
 
 src = open('tools/int8_matmul_template.java').read()
-for k, v in {'@@MR@@': str(MR), '@@A8R@@': str(A8R), '@@A32_DECL@@': a32_decl, '@@A32_LOOP@@': "\n".join(a32_loop), '@@A32_EPI@@': a32_epi,
+for k, v in {'@@A8R@@': str(A8R),
              '@@A8_DECL@@': a8_decl, '@@A8_LOOP@@': "\n".join(a8_loop), '@@A8_EPI@@': "\n".join(a8_epi),
              '@@FIGURES@@': FIGURES}.items():
     src = src.replace(k, v)

@@ -63,8 +63,8 @@ public final class Int8Matmul {
     static final VectorSpecies<Short> SH = ShortVector.SPECIES_256;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     /** Rows of the micro-kernel tile: the same as Matmul's, so activation buffers fit both. */
-    public static final int MR = @@MR@@;
-    /** Columns of a packed panel (two float vectors): the same as Matmul's, so output strides fit both. */
+    public static final int MR = Matmul.MR;
+    /** Columns of a packed panel: the same as Matmul's, so output strides fit both. */
     public static final int NR = Matmul.NR;
     /** k per step of the W8A8 kernel: two pairs. Its panels and quantized activations are padded to it. */
     static final int KQ = 4;
@@ -73,7 +73,7 @@ public final class Int8Matmul {
      * with "out of virtual registers", after which the kernel sometimes never reached C2 and ran boxed.
      */
     static final int A8_ROWS = @@A8R@@;
-    static final int ROW_CHUNK = 64;
+    static final int ROW_CHUNK = 10 * MR;
     /** Rows a W8A32 task covers with one widened panel (a multiple of MR; -Djvit.int8.rowChunk to experiment). */
     static final int A32_ROW_CHUNK = Math.max(MR, Integer.getInteger("jvit.int8.rowChunk", 256) / MR * MR);
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -194,9 +194,8 @@ public final class Int8Matmul {
         return s[0];
     }
 
-    /** k per widened block of a W8A32 panel (0: the whole K); -Djvit.int8.kc to experiment. */
-    static int a32Kc = Integer.getInteger("jvit.int8.kc", 0);
-    private static final MemorySegment ZERO_BIAS = Arena.global().allocate(NR * 4L, 64);
+    /** k per widened block of a W8A32 panel (default Matmul.KC: the widened block stays in L2); -Djvit.int8.kc to experiment. */
+    static int a32Kc = Integer.getInteger("jvit.int8.kc", Matmul.KC);
 
     private static void tileW8A32(MemorySegment a, long lda, int m, PackedInt8Matrix w, MemorySegment c, long ldc,
                                   Matmul.Epilogue epilogue, int panel, int rowChunk) {
@@ -206,40 +205,28 @@ public final class Int8Matmul {
         int kc = a32Kc > 0 ? a32Kc : k;
         MemorySegment f = panelScratch((long) Math.min(k, kc) * NR * 4);
         long colOff = (long) panel * NR * 4;
-        boolean residual = epilogue == Matmul.Epilogue.RESIDUAL, act = epilogue == Matmul.Epilogue.GELU || epilogue == Matmul.Epilogue.TANH;
         for (int k0 = 0; k0 < k; k0 += kc) {
             int kb = Math.min(kc, k - k0);
-            boolean first = k0 == 0, last = k0 + kb >= k;
+            boolean store = k0 == 0 && epilogue != Matmul.Epilogue.RESIDUAL;
             widen(w.data(), (long) panel * k * NR + (long) k0 * NR, kb, w.scales(), colOff, f);
+            // Matmul's kernel on the widened panel; later k-blocks (and the residual) add onto C
             for (int r = r0; r < r1; r += MR) {
-                long cOff = ((long) r * ldc + (long) panel * NR) * 4;
-                // later k-blocks add onto C (without the bias again)
-                kernelF32(a, (long) r * lda * 4 + k0 * 4L, lda * 4, f, kb, first ? w.bias() : ZERO_BIAS, first ? colOff : 0, c, cOff, ldc * 4,
-                        residual || !first);
-                if (last && act) activate32(c, cOff, ldc * 4, epilogue);
+                long aOff = (long) r * lda * 4 + k0 * 4L, cOff = (long) r * ldc * 4 + colOff;
+                if (store) Matmul.kernel(a, aOff, lda * 4, f, 0, NR * 4L, kb, c, cOff, ldc * 4);
+                else Matmul.kernelAccumulate(a, aOff, lda * 4, f, 0, NR * 4L, kb, c, cOff, ldc * 4);
             }
         }
+        for (int r = r0; r < r1; r += MR) Matmul.finish(c, (long) r * ldc * 4 + colOff, ldc * 4, w.bias(), colOff, epilogue);
     }
 
     /** f[k][NR] = q[k][NR] * scale[col]: one panel of int8 weights widened to float. */
     static void widen(MemorySegment q, long qOff, int k, MemorySegment scales, long colOff, MemorySegment f) {
-        FloatVector s0 = FloatVector.fromMemorySegment(F, scales, colOff, NATIVE);
-        FloatVector s1 = FloatVector.fromMemorySegment(F, scales, colOff + LANES * 4L, NATIVE);
         long fo = 0;
-        for (long qo = qOff, end = qOff + (long) k * NR; qo < end; qo += NR, fo += NR * 4L) {
-            ((FloatVector) ByteVector.fromMemorySegment(BQ, q, qo, NATIVE).convertShape(VectorOperators.B2F, F, 0)).mul(s0)
-                    .intoMemorySegment(f, fo, NATIVE);
-            ((FloatVector) ByteVector.fromMemorySegment(BQ, q, qo + LANES, NATIVE).convertShape(VectorOperators.B2F, F, 0)).mul(s1)
-                    .intoMemorySegment(f, fo + LANES * 4L, NATIVE);
-        }
-    }
-
-    /** GELU or tanh over an MR x NR tile already written, in place. */
-    private static void activate32(MemorySegment c, long off, long ldc, Matmul.Epilogue epilogue) {
-        for (int r = 0; r < MR; r++, off += ldc) {
-            if (epilogue == Matmul.Epilogue.GELU) VectorMath.geluInPlace(c, off, 2 * LANES);
-            else VectorMath.tanhInPlace(c, off, 2 * LANES);
-        }
+        for (long qo = qOff, end = qOff + (long) k * NR; qo < end; qo += NR, fo += NR * 4L)
+            for (int v = 0; v < NR; v += LANES)
+                ((FloatVector) ByteVector.fromMemorySegment(BQ, q, qo + v, NATIVE).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, scales, colOff + v * 4L, NATIVE))
+                        .intoMemorySegment(f, fo + v * 4L, NATIVE);
     }
 
     private static void tileW8A8(MemorySegment q, int kp, MemorySegment sa, int m, PackedInt8Matrix w, MemorySegment c, long ldc,
@@ -247,36 +234,13 @@ public final class Int8Matmul {
         int r0 = rowChunk * ROW_CHUNK;
         int r1 = Math.min(m, r0 + ROW_CHUNK);
         for (int r = r0; r < r1; r += A8_ROWS)
-            for (int half = 0; half < 2; half++) {
-                int col = panel * NR + half * 16;
+            for (int group = 0; group < NR / 16; group++) {
+                int col = panel * NR + group * 16;
                 long cOff = ((long) r * ldc + col) * 4;
                 kernelW8A8(q, (long) r * kp * 2, kp * 2L, sa, (long) r * 4, w.data(), (long) col * kp, kp, w.scales(), w.bias(),
                         (long) col * 4, c, cOff, ldc * 4, epilogue == Matmul.Epilogue.RESIDUAL);
                 if (epilogue == Matmul.Epilogue.GELU || epilogue == Matmul.Epilogue.TANH) activate(c, cOff, ldc * 4, epilogue);
             }
-    }
-
-    /**
-     * One MR x NR tile over the whole K: C = A F + bias (+ C when {@code residual}), F a widened panel
-     * [k][NR] floats. Offsets and strides in bytes. No call, no branch inside on the vectors: a vector
-     * passed to a method C2 does not inline is boxed on the heap.
-     */
-    static void kernelF32(MemorySegment a, long aOff, long lda, MemorySegment b, int k, MemorySegment bias, long colOff,
-                          MemorySegment c, long cOff, long ldc, boolean residual) {
-        FloatVector z = FloatVector.zero(F);
-@@A32_DECL@@
-        FloatVector av;
-        long ak = aOff;
-        long bk = 0;
-        long bEnd = (long) k * NR * 4;
-        for (; bk < bEnd; bk += NR * 4, ak += 4) {
-            FloatVector b0 = FloatVector.fromMemorySegment(F, b, bk, NATIVE);
-            FloatVector b1 = FloatVector.fromMemorySegment(F, b, bk + LANES * 4L, NATIVE);
-@@A32_LOOP@@
-        }
-        FloatVector bias0 = FloatVector.fromMemorySegment(F, bias, colOff, NATIVE);
-        FloatVector bias1 = FloatVector.fromMemorySegment(F, bias, colOff + LANES * 4L, NATIVE);
-@@A32_EPI@@
     }
 
     /** 2^15 in the low 16 bits of each 32-bit lane. */

@@ -25,10 +25,16 @@ public final class Matmul {
     static final int LANES = VectorMath.LANES;
     /** Rows of the micro-kernel tile. */
     public static final int MR = @@MR@@;
-    /** Columns of a packed panel: two vectors. */
-    public static final int NR = 2 * LANES;
+    /** Columns of a packed panel: @@NV@@ vectors. */
+    public static final int NR = @@NV@@ * LANES;
     /** Rows a task covers: several micro-tiles share one panel while it is hot in L1/L2. */
-    static final int ROW_CHUNK = 64;
+    static final int ROW_CHUNK = 10 * MR;
+    /**
+     * k per block: a panel's block (KC x NR floats, 192 KB) and the row chunk's A (184 KB) stay in L2 while
+     * every micro-tile of the chunk streams them. Unblocked, fc2's K = 3072 ran ~15% slower
+     * (tools/matmul_shapes.txt); blocks smaller than this cost the extra C round trips.
+     */
+    static final int KC = 768;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     /** What happens to A W^T + b before it is written. */
@@ -75,32 +81,35 @@ public final class Matmul {
                              Epilogue epilogue, int panel, int rowChunk) {
         int r0 = rowChunk * ROW_CHUNK;
         int r1 = Math.min(m, r0 + ROW_CHUNK);
-        long bOff = w.panelOffset(panel);
-        long biasOff = (long) panel * NR * 4;
-        for (int r = r0; r < r1; r += MR) {
-            long aOff = (long) r * lda * 4, cOff = ((long) r * ldc + (long) panel * NR) * 4;
-            switch (epilogue) {
-                case STORE -> kernelStore(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
-                case RESIDUAL -> kernelAccumulate(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
-                case GELU, TANH -> {
-                    kernelStore(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
-                    if (epilogue == Epilogue.GELU) gelu(c, cOff, ldc * 4);
-                    else tanh(c, cOff, ldc * 4);
-                }
+        int k = w.k();
+        long bOff = w.panelOffset(panel), colOff = (long) panel * NR * 4;
+        for (int k0 = 0; k0 < k; k0 += KC) {
+            int kb = Math.min(KC, k - k0);
+            // the first k-block overwrites C unless C holds the residual; later ones add onto it
+            boolean store = k0 == 0 && epilogue != Epilogue.RESIDUAL;
+            long bk = bOff + (long) k0 * NR * 4;
+            for (int r = r0; r < r1; r += MR) {
+                long aOff = ((long) r * lda + k0) * 4, cOff = ((long) r * ldc) * 4 + colOff;
+                if (store) kernel(a, aOff, lda * 4, w.data(), bk, (long) NR * 4, kb, c, cOff, ldc * 4);
+                else kernelAccumulate(a, aOff, lda * 4, w.data(), bk, (long) NR * 4, kb, c, cOff, ldc * 4);
             }
         }
+        for (int r = r0; r < r1; r += MR) finish(c, ((long) r * ldc) * 4 + colOff, ldc * 4, w.bias(), colOff, epilogue);
     }
 
     /**
-     * One MR x NR tile of C over the whole K, C = A B + bias. Offsets and strides in bytes; B's k-th row
-     * of NR floats starts at bOff + k * bStep (NR*4 for a packed panel; attention passes others).
+     * One MR x NR tile of C = A B over k (no bias: see {@link #finish}). Offsets and strides in bytes;
+     * B's k-th row of NR floats starts at bOff + k * bStep (NR*4 for a packed panel; attention passes others).
      * <p>
-     * Every vector stays inside this method, and it has no branch on the epilogue: a vector passed
-     * to a method C2 does not inline is boxed on the heap, and a branch first taken late costs a
-     * deoptimisation (back to the interpreter, where every vector op allocates) and a recompile.
+     * The only vector kernel, kept as small as it can be: every vector stays inside it (a vector passed
+     * to a method C2 does not inline is boxed on the heap), it has no branch (one first taken late costs
+     * a deoptimisation and a recompile), and the bias and activations are separate passes over the tile
+     * while it is in L1. A larger body (the bias add or a residual flag inlined) sometimes made C1's tier-3
+     * compile fail ("out of virtual registers"); the method then stayed at tier 2, never reached C2,
+     * and ran its vector ops boxed, ~1000x slower, for the rest of the process.
      */
-    static void kernelStore(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
-                       MemorySegment bias, long biasOff, MemorySegment c, long cOff, long ldc) {
+    static void kernel(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
+                       MemorySegment c, long cOff, long ldc) {
         FloatVector z = FloatVector.zero(F);
 @@DECL@@
         FloatVector av;
@@ -108,28 +117,20 @@ public final class Matmul {
         long bk = bOff;
         long bEnd = bOff + (long) k * bStep;
         for (; bk < bEnd; bk += bStep, ak += 4) {
-            FloatVector b0 = FloatVector.fromMemorySegment(F, b, bk, NATIVE);
-            FloatVector b1 = FloatVector.fromMemorySegment(F, b, bk + LANES * 4L, NATIVE);
+@@BLOAD@@
 @@LOOP@@
         }
-        FloatVector bias0 = FloatVector.fromMemorySegment(F, bias, biasOff, NATIVE);
-        FloatVector bias1 = FloatVector.fromMemorySegment(F, bias, biasOff + LANES * 4L, NATIVE);
 @@EPI@@
     }
 
     private static final ThreadLocal<MemorySegment> TILE =
             ThreadLocal.withInitial(() -> java.lang.foreign.Arena.ofAuto().allocate((long) MR * NR * 4, 64));
 
-    /**
-     * C += A B + bias for one tile: the product goes to a small per-thread tile (hot in L1), then
-     * is added to C. One kernel serves every epilogue on purpose: C1 cannot compile a second,
-     * larger accumulate variant ("out of virtual registers"), which left it interpreted (every
-     * vector op boxed) until C2 got round to it.
-     */
+    /** C += A B for one tile: the product goes to a small per-thread tile (hot in L1), then is added to C. */
     static void kernelAccumulate(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
-                                 MemorySegment bias, long biasOff, MemorySegment c, long cOff, long ldc) {
+                                 MemorySegment c, long cOff, long ldc) {
         MemorySegment t = TILE.get();
-        kernelStore(a, aOff, lda, b, bOff, bStep, k, bias, biasOff, t, 0, (long) NR * 4);
+        kernel(a, aOff, lda, b, bOff, bStep, k, t, 0, (long) NR * 4);
         addTile(t, c, cOff, ldc);
     }
 
@@ -142,13 +143,15 @@ public final class Matmul {
         }
     }
 
-    /** GELU in place over one MR x NR tile of C (a method of its own, see the kernels' comment). */
-    private static void gelu(MemorySegment c, long cOff, long ldc) {
-        for (int r = 0; r < MR; r++) VectorMath.geluInPlace(c, cOff + r * ldc, NR);
-    }
-
-    /** tanh in place over one MR x NR tile of C. */
-    private static void tanh(MemorySegment c, long cOff, long ldc) {
-        for (int r = 0; r < MR; r++) VectorMath.tanhInPlace(c, cOff + r * ldc, NR);
+    /** The epilogue over one finished MR x NR tile of C: + bias (NR floats at biasOff), then the activation. */
+    static void finish(MemorySegment c, long cOff, long ldc, MemorySegment bias, long biasOff, Epilogue epilogue) {
+        for (int r = 0; r < MR; r++) {
+            long off = cOff + r * ldc;
+            for (int j = 0; j < NR; j += LANES)
+                FloatVector.fromMemorySegment(F, c, off + j * 4L, NATIVE).add(FloatVector.fromMemorySegment(F, bias, biasOff + j * 4L, NATIVE))
+                        .intoMemorySegment(c, off + j * 4L, NATIVE);
+            if (epilogue == Epilogue.GELU) VectorMath.geluInPlace(c, off, NR);
+            else if (epilogue == Epilogue.TANH) VectorMath.tanhInPlace(c, off, NR);
+        }
     }
 }

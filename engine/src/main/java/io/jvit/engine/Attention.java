@@ -15,14 +15,14 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
  * {@value #KB} with an online softmax (running max and sum per query), so no N x N score matrix
  * exists. Memory: the keys transposed per head (linear in tokens) plus a fixed scratch per worker.
  * <p>
- * Both products reuse the matmul micro-kernels ({@link Matmul#kernelStore}, {@link Matmul#kernelAccumulate}): S = Q K^T with each key block transposed to
+ * Both products reuse the matmul micro-kernels ({@link Matmul#kernel}, {@link Matmul#kernelAccumulate}): S = Q K^T with each key block transposed to
  * [d][KB] as the "panel", and O += P V with the value rows as the panel. A pre-pass packs every
  * head's keys (transposed, per block) and values (rows of padCols(d)) contiguously: read in
  * place, a head's rows sit one qkv row (9 KB for ViT-B) apart, a TLB miss per row at long
  * sequence lengths. Scores are kept in base 2 (scale * log2 e folded in) so the softmax uses exp2.
  */
 public final class Attention implements AutoCloseable {
-    static final int QB = 32;
+    static final int QB = 5 * Matmul.MR;
     static final int KB = 256;
     private static final int LANES = VectorMath.LANES;
     private static final int NR = Matmul.NR;
@@ -30,7 +30,6 @@ public final class Attention implements AutoCloseable {
 
     private final Arena arena = Arena.ofShared();
     private final int heads, headDim, dPad;
-    private final MemorySegment zeroBias;
     private final MemorySegment[] scores, outputs;   // per worker: [QB][KB], [QB][dPad]
     private final float[][] runMax, runSum;
     private MemorySegment keysT = MemorySegment.NULL;    // [images*heads][tPad/KB][d][KB]
@@ -40,7 +39,6 @@ public final class Attention implements AutoCloseable {
         this.heads = heads;
         this.headDim = headDim;
         this.dPad = Matmul.padCols(headDim);
-        this.zeroBias = arena.allocate(Math.max(KB, dPad) * 4L, 64);
         scores = new MemorySegment[workers];
         outputs = new MemorySegment[workers];
         runMax = new float[workers][QB];
@@ -130,8 +128,8 @@ public final class Attention implements AutoCloseable {
             // S = Q K^T for this key block
             for (int r = 0; r < rows; r += Matmul.MR)
                 for (int c = 0; c < kCols; c += NR)
-                    Matmul.kernelStore(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, ktBase + ((long) k0 * d + c) * 4, (long) KB * 4, d,
-                            zeroBias, 0, s, ((long) r * KB + c) * 4, (long) KB * 4);
+                    Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, ktBase + ((long) k0 * d + c) * 4, (long) KB * 4, d,
+                            s, ((long) r * KB + c) * 4, (long) KB * 4);
             // online softmax: P = 2^(S*scale - m_new), O *= 2^(m_old - m_new). Padded key columns get a
             // huge negative score (P ~ 1e-38, and P V reads only the nk real keys): whole vectors, no masks.
             for (int r = 0; r < rows; r++) {
@@ -143,7 +141,7 @@ public final class Attention implements AutoCloseable {
             for (int r = 0; r < rows; r += Matmul.MR)
                 for (int c = 0; c < dPad; c += NR)
                     Matmul.kernelAccumulate(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
-                            zeroBias, 0, o, ((long) r * dPad + c) * 4, (long) dPad * 4);
+                            o, ((long) r * dPad + c) * 4, (long) dPad * 4);
         }
         // normalise and write this head's slice of the output rows
         for (int r = 0; r < nq; r++) {

@@ -74,8 +74,8 @@ public final class Int8Matmul {
     static final VectorSpecies<Short> SH = ShortVector.SPECIES_256;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     /** Rows of the micro-kernel tile: the same as Matmul's, so activation buffers fit both. */
-    public static final int MR = 8;
-    /** Columns of a packed panel (two float vectors): the same as Matmul's, so output strides fit both. */
+    public static final int MR = Matmul.MR;
+    /** Columns of a packed panel: the same as Matmul's, so output strides fit both. */
     public static final int NR = Matmul.NR;
     /** k per step of the W8A8 kernel: two pairs. Its panels and quantized activations are padded to it. */
     static final int KQ = 4;
@@ -83,8 +83,8 @@ public final class Int8Matmul {
      * Rows of the W8A8 kernel's tile (MR is a multiple). Eight rows ran as fast but made C1 (tier 3) fail
      * with "out of virtual registers", after which the kernel sometimes never reached C2 and ran boxed.
      */
-    static final int A8_ROWS = 4;
-    static final int ROW_CHUNK = 64;
+    static final int A8_ROWS = 3;
+    static final int ROW_CHUNK = 10 * MR;
     /** Rows a W8A32 task covers with one widened panel (a multiple of MR; -Djvit.int8.rowChunk to experiment). */
     static final int A32_ROW_CHUNK = Math.max(MR, Integer.getInteger("jvit.int8.rowChunk", 256) / MR * MR);
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -205,9 +205,8 @@ public final class Int8Matmul {
         return s[0];
     }
 
-    /** k per widened block of a W8A32 panel (0: the whole K); -Djvit.int8.kc to experiment. */
-    static int a32Kc = Integer.getInteger("jvit.int8.kc", 0);
-    private static final MemorySegment ZERO_BIAS = Arena.global().allocate(NR * 4L, 64);
+    /** k per widened block of a W8A32 panel (default Matmul.KC: the widened block stays in L2); -Djvit.int8.kc to experiment. */
+    static int a32Kc = Integer.getInteger("jvit.int8.kc", Matmul.KC);
 
     private static void tileW8A32(MemorySegment a, long lda, int m, PackedInt8Matrix w, MemorySegment c, long ldc,
                                   Matmul.Epilogue epilogue, int panel, int rowChunk) {
@@ -217,40 +216,28 @@ public final class Int8Matmul {
         int kc = a32Kc > 0 ? a32Kc : k;
         MemorySegment f = panelScratch((long) Math.min(k, kc) * NR * 4);
         long colOff = (long) panel * NR * 4;
-        boolean residual = epilogue == Matmul.Epilogue.RESIDUAL, act = epilogue == Matmul.Epilogue.GELU || epilogue == Matmul.Epilogue.TANH;
         for (int k0 = 0; k0 < k; k0 += kc) {
             int kb = Math.min(kc, k - k0);
-            boolean first = k0 == 0, last = k0 + kb >= k;
+            boolean store = k0 == 0 && epilogue != Matmul.Epilogue.RESIDUAL;
             widen(w.data(), (long) panel * k * NR + (long) k0 * NR, kb, w.scales(), colOff, f);
+            // Matmul's kernel on the widened panel; later k-blocks (and the residual) add onto C
             for (int r = r0; r < r1; r += MR) {
-                long cOff = ((long) r * ldc + (long) panel * NR) * 4;
-                // later k-blocks add onto C (without the bias again)
-                kernelF32(a, (long) r * lda * 4 + k0 * 4L, lda * 4, f, kb, first ? w.bias() : ZERO_BIAS, first ? colOff : 0, c, cOff, ldc * 4,
-                        residual || !first);
-                if (last && act) activate32(c, cOff, ldc * 4, epilogue);
+                long aOff = (long) r * lda * 4 + k0 * 4L, cOff = (long) r * ldc * 4 + colOff;
+                if (store) Matmul.kernel(a, aOff, lda * 4, f, 0, NR * 4L, kb, c, cOff, ldc * 4);
+                else Matmul.kernelAccumulate(a, aOff, lda * 4, f, 0, NR * 4L, kb, c, cOff, ldc * 4);
             }
         }
+        for (int r = r0; r < r1; r += MR) Matmul.finish(c, (long) r * ldc * 4 + colOff, ldc * 4, w.bias(), colOff, epilogue);
     }
 
     /** f[k][NR] = q[k][NR] * scale[col]: one panel of int8 weights widened to float. */
     static void widen(MemorySegment q, long qOff, int k, MemorySegment scales, long colOff, MemorySegment f) {
-        FloatVector s0 = FloatVector.fromMemorySegment(F, scales, colOff, NATIVE);
-        FloatVector s1 = FloatVector.fromMemorySegment(F, scales, colOff + LANES * 4L, NATIVE);
         long fo = 0;
-        for (long qo = qOff, end = qOff + (long) k * NR; qo < end; qo += NR, fo += NR * 4L) {
-            ((FloatVector) ByteVector.fromMemorySegment(BQ, q, qo, NATIVE).convertShape(VectorOperators.B2F, F, 0)).mul(s0)
-                    .intoMemorySegment(f, fo, NATIVE);
-            ((FloatVector) ByteVector.fromMemorySegment(BQ, q, qo + LANES, NATIVE).convertShape(VectorOperators.B2F, F, 0)).mul(s1)
-                    .intoMemorySegment(f, fo + LANES * 4L, NATIVE);
-        }
-    }
-
-    /** GELU or tanh over an MR x NR tile already written, in place. */
-    private static void activate32(MemorySegment c, long off, long ldc, Matmul.Epilogue epilogue) {
-        for (int r = 0; r < MR; r++, off += ldc) {
-            if (epilogue == Matmul.Epilogue.GELU) VectorMath.geluInPlace(c, off, 2 * LANES);
-            else VectorMath.tanhInPlace(c, off, 2 * LANES);
-        }
+        for (long qo = qOff, end = qOff + (long) k * NR; qo < end; qo += NR, fo += NR * 4L)
+            for (int v = 0; v < NR; v += LANES)
+                ((FloatVector) ByteVector.fromMemorySegment(BQ, q, qo + v, NATIVE).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, scales, colOff + v * 4L, NATIVE))
+                        .intoMemorySegment(f, fo + v * 4L, NATIVE);
     }
 
     private static void tileW8A8(MemorySegment q, int kp, MemorySegment sa, int m, PackedInt8Matrix w, MemorySegment c, long ldc,
@@ -258,97 +245,13 @@ public final class Int8Matmul {
         int r0 = rowChunk * ROW_CHUNK;
         int r1 = Math.min(m, r0 + ROW_CHUNK);
         for (int r = r0; r < r1; r += A8_ROWS)
-            for (int half = 0; half < 2; half++) {
-                int col = panel * NR + half * 16;
+            for (int group = 0; group < NR / 16; group++) {
+                int col = panel * NR + group * 16;
                 long cOff = ((long) r * ldc + col) * 4;
                 kernelW8A8(q, (long) r * kp * 2, kp * 2L, sa, (long) r * 4, w.data(), (long) col * kp, kp, w.scales(), w.bias(),
                         (long) col * 4, c, cOff, ldc * 4, epilogue == Matmul.Epilogue.RESIDUAL);
                 if (epilogue == Matmul.Epilogue.GELU || epilogue == Matmul.Epilogue.TANH) activate(c, cOff, ldc * 4, epilogue);
             }
-    }
-
-    /**
-     * One MR x NR tile over the whole K: C = A F + bias (+ C when {@code residual}), F a widened panel
-     * [k][NR] floats. Offsets and strides in bytes. No call, no branch inside on the vectors: a vector
-     * passed to a method C2 does not inline is boxed on the heap.
-     */
-    static void kernelF32(MemorySegment a, long aOff, long lda, MemorySegment b, int k, MemorySegment bias, long colOff,
-                          MemorySegment c, long cOff, long ldc, boolean residual) {
-        FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = z, c01 = z;
-        FloatVector c10 = z, c11 = z;
-        FloatVector c20 = z, c21 = z;
-        FloatVector c30 = z, c31 = z;
-        FloatVector c40 = z, c41 = z;
-        FloatVector c50 = z, c51 = z;
-        FloatVector c60 = z, c61 = z;
-        FloatVector c70 = z, c71 = z;
-        FloatVector av;
-        long ak = aOff;
-        long bk = 0;
-        long bEnd = (long) k * NR * 4;
-        for (; bk < bEnd; bk += NR * 4, ak += 4) {
-            FloatVector b0 = FloatVector.fromMemorySegment(F, b, bk, NATIVE);
-            FloatVector b1 = FloatVector.fromMemorySegment(F, b, bk + LANES * 4L, NATIVE);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 0 * lda));
-            c00 = av.fma(b0, c00);
-            c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 1 * lda));
-            c10 = av.fma(b0, c10);
-            c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 2 * lda));
-            c20 = av.fma(b0, c20);
-            c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 3 * lda));
-            c30 = av.fma(b0, c30);
-            c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 4 * lda));
-            c40 = av.fma(b0, c40);
-            c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 5 * lda));
-            c50 = av.fma(b0, c50);
-            c51 = av.fma(b1, c51);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 6 * lda));
-            c60 = av.fma(b0, c60);
-            c61 = av.fma(b1, c61);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 7 * lda));
-            c70 = av.fma(b0, c70);
-            c71 = av.fma(b1, c71);
-        }
-        FloatVector bias0 = FloatVector.fromMemorySegment(F, bias, colOff, NATIVE);
-        FloatVector bias1 = FloatVector.fromMemorySegment(F, bias, colOff + LANES * 4L, NATIVE);
-        (residual ? c00.add(bias0).add(FloatVector.fromMemorySegment(F, c, cOff + 0 * ldc, NATIVE)) : c00.add(bias0))
-                .intoMemorySegment(c, cOff + 0 * ldc, NATIVE);
-        (residual ? c01.add(bias1).add(FloatVector.fromMemorySegment(F, c, cOff + 0 * ldc + LANES * 4L, NATIVE)) : c01.add(bias1))
-                .intoMemorySegment(c, cOff + 0 * ldc + LANES * 4L, NATIVE);
-        (residual ? c10.add(bias0).add(FloatVector.fromMemorySegment(F, c, cOff + 1 * ldc, NATIVE)) : c10.add(bias0))
-                .intoMemorySegment(c, cOff + 1 * ldc, NATIVE);
-        (residual ? c11.add(bias1).add(FloatVector.fromMemorySegment(F, c, cOff + 1 * ldc + LANES * 4L, NATIVE)) : c11.add(bias1))
-                .intoMemorySegment(c, cOff + 1 * ldc + LANES * 4L, NATIVE);
-        (residual ? c20.add(bias0).add(FloatVector.fromMemorySegment(F, c, cOff + 2 * ldc, NATIVE)) : c20.add(bias0))
-                .intoMemorySegment(c, cOff + 2 * ldc, NATIVE);
-        (residual ? c21.add(bias1).add(FloatVector.fromMemorySegment(F, c, cOff + 2 * ldc + LANES * 4L, NATIVE)) : c21.add(bias1))
-                .intoMemorySegment(c, cOff + 2 * ldc + LANES * 4L, NATIVE);
-        (residual ? c30.add(bias0).add(FloatVector.fromMemorySegment(F, c, cOff + 3 * ldc, NATIVE)) : c30.add(bias0))
-                .intoMemorySegment(c, cOff + 3 * ldc, NATIVE);
-        (residual ? c31.add(bias1).add(FloatVector.fromMemorySegment(F, c, cOff + 3 * ldc + LANES * 4L, NATIVE)) : c31.add(bias1))
-                .intoMemorySegment(c, cOff + 3 * ldc + LANES * 4L, NATIVE);
-        (residual ? c40.add(bias0).add(FloatVector.fromMemorySegment(F, c, cOff + 4 * ldc, NATIVE)) : c40.add(bias0))
-                .intoMemorySegment(c, cOff + 4 * ldc, NATIVE);
-        (residual ? c41.add(bias1).add(FloatVector.fromMemorySegment(F, c, cOff + 4 * ldc + LANES * 4L, NATIVE)) : c41.add(bias1))
-                .intoMemorySegment(c, cOff + 4 * ldc + LANES * 4L, NATIVE);
-        (residual ? c50.add(bias0).add(FloatVector.fromMemorySegment(F, c, cOff + 5 * ldc, NATIVE)) : c50.add(bias0))
-                .intoMemorySegment(c, cOff + 5 * ldc, NATIVE);
-        (residual ? c51.add(bias1).add(FloatVector.fromMemorySegment(F, c, cOff + 5 * ldc + LANES * 4L, NATIVE)) : c51.add(bias1))
-                .intoMemorySegment(c, cOff + 5 * ldc + LANES * 4L, NATIVE);
-        (residual ? c60.add(bias0).add(FloatVector.fromMemorySegment(F, c, cOff + 6 * ldc, NATIVE)) : c60.add(bias0))
-                .intoMemorySegment(c, cOff + 6 * ldc, NATIVE);
-        (residual ? c61.add(bias1).add(FloatVector.fromMemorySegment(F, c, cOff + 6 * ldc + LANES * 4L, NATIVE)) : c61.add(bias1))
-                .intoMemorySegment(c, cOff + 6 * ldc + LANES * 4L, NATIVE);
-        (residual ? c70.add(bias0).add(FloatVector.fromMemorySegment(F, c, cOff + 7 * ldc, NATIVE)) : c70.add(bias0))
-                .intoMemorySegment(c, cOff + 7 * ldc, NATIVE);
-        (residual ? c71.add(bias1).add(FloatVector.fromMemorySegment(F, c, cOff + 7 * ldc + LANES * 4L, NATIVE)) : c71.add(bias1))
-                .intoMemorySegment(c, cOff + 7 * ldc + LANES * 4L, NATIVE);
     }
 
     /** 2^15 in the low 16 bits of each 32-bit lane. */
@@ -367,7 +270,6 @@ public final class Int8Matmul {
         IntVector x0 = z, y0 = z;
         IntVector x1 = z, y1 = z;
         IntVector x2 = z, y2 = z;
-        IntVector x3 = z, y3 = z;
         long ak = aOff;
         long bk = bOff;
         long bEnd = bOff + (long) kp * 16;
@@ -389,11 +291,6 @@ public final class Int8Matmul {
             IntVector v2 = off.add(p20.mul(w0)).add(p21.mul(w1)).reinterpretAsInts();
             x2 = x2.add(v2);
             y2 = y2.add(v2.lanewise(VectorOperators.ASHR, 16));
-            ShortVector p30 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 3 * lq)).reinterpretAsShorts();
-            ShortVector p31 = IntVector.broadcast(I, q.get(JAVA_INT_UNALIGNED, ak + 3 * lq + 4)).reinterpretAsShorts();
-            IntVector v3 = off.add(p30.mul(w0)).add(p31.mul(w1)).reinterpretAsInts();
-            x3 = x3.add(v3);
-            y3 = y3.add(v3.lanewise(VectorOperators.ASHR, 16));
         }
         int fix = (kp / KQ) * LO_OFFSET;
         FloatVector s0 = FloatVector.fromMemorySegment(F, scales, colOff, NATIVE);
@@ -412,10 +309,6 @@ public final class Int8Matmul {
         f = ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(s0.mul(sa.get(JAVA_FLOAT, saOff + 2 * 4L)), bias0);
         if (residual) f = f.add(FloatVector.fromMemorySegment(F, c, cOff + 2 * ldc, NATIVE));
         f.intoMemorySegment(c, cOff + 2 * ldc, NATIVE);
-        v = y3.add(x3.sub(y3.lanewise(VectorOperators.LSHL, 16)).sub(fix));
-        f = ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(s0.mul(sa.get(JAVA_FLOAT, saOff + 3 * 4L)), bias0);
-        if (residual) f = f.add(FloatVector.fromMemorySegment(F, c, cOff + 3 * ldc, NATIVE));
-        f.intoMemorySegment(c, cOff + 3 * ldc, NATIVE);
     }
 
     /**

@@ -24,11 +24,17 @@ public final class Matmul {
     static final VectorSpecies<Float> F = VectorMath.F;
     static final int LANES = VectorMath.LANES;
     /** Rows of the micro-kernel tile. */
-    public static final int MR = 8;
-    /** Columns of a packed panel: two vectors. */
-    public static final int NR = 2 * LANES;
+    public static final int MR = 6;
+    /** Columns of a packed panel: 4 vectors. */
+    public static final int NR = 4 * LANES;
     /** Rows a task covers: several micro-tiles share one panel while it is hot in L1/L2. */
-    static final int ROW_CHUNK = 64;
+    static final int ROW_CHUNK = 10 * MR;
+    /**
+     * k per block: a panel's block (KC x NR floats, 192 KB) and the row chunk's A (184 KB) stay in L2 while
+     * every micro-tile of the chunk streams them. Unblocked, fc2's K = 3072 ran ~15% slower
+     * (tools/matmul_shapes.txt); blocks smaller than this cost the extra C round trips.
+     */
+    static final int KC = 768;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     /** What happens to A W^T + b before it is written. */
@@ -75,106 +81,116 @@ public final class Matmul {
                              Epilogue epilogue, int panel, int rowChunk) {
         int r0 = rowChunk * ROW_CHUNK;
         int r1 = Math.min(m, r0 + ROW_CHUNK);
-        long bOff = w.panelOffset(panel);
-        long biasOff = (long) panel * NR * 4;
-        for (int r = r0; r < r1; r += MR) {
-            long aOff = (long) r * lda * 4, cOff = ((long) r * ldc + (long) panel * NR) * 4;
-            switch (epilogue) {
-                case STORE -> kernelStore(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
-                case RESIDUAL -> kernelAccumulate(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
-                case GELU, TANH -> {
-                    kernelStore(a, aOff, lda * 4, w.data(), bOff, (long) NR * 4, w.k(), w.bias(), biasOff, c, cOff, ldc * 4);
-                    if (epilogue == Epilogue.GELU) gelu(c, cOff, ldc * 4);
-                    else tanh(c, cOff, ldc * 4);
-                }
+        int k = w.k();
+        long bOff = w.panelOffset(panel), colOff = (long) panel * NR * 4;
+        for (int k0 = 0; k0 < k; k0 += KC) {
+            int kb = Math.min(KC, k - k0);
+            // the first k-block overwrites C unless C holds the residual; later ones add onto it
+            boolean store = k0 == 0 && epilogue != Epilogue.RESIDUAL;
+            long bk = bOff + (long) k0 * NR * 4;
+            for (int r = r0; r < r1; r += MR) {
+                long aOff = ((long) r * lda + k0) * 4, cOff = ((long) r * ldc) * 4 + colOff;
+                if (store) kernel(a, aOff, lda * 4, w.data(), bk, (long) NR * 4, kb, c, cOff, ldc * 4);
+                else kernelAccumulate(a, aOff, lda * 4, w.data(), bk, (long) NR * 4, kb, c, cOff, ldc * 4);
             }
         }
+        for (int r = r0; r < r1; r += MR) finish(c, ((long) r * ldc) * 4 + colOff, ldc * 4, w.bias(), colOff, epilogue);
     }
 
     /**
-     * One MR x NR tile of C over the whole K, C = A B + bias. Offsets and strides in bytes; B's k-th row
-     * of NR floats starts at bOff + k * bStep (NR*4 for a packed panel; attention passes others).
+     * One MR x NR tile of C = A B over k (no bias: see {@link #finish}). Offsets and strides in bytes;
+     * B's k-th row of NR floats starts at bOff + k * bStep (NR*4 for a packed panel; attention passes others).
      * <p>
-     * Every vector stays inside this method, and it has no branch on the epilogue: a vector passed
-     * to a method C2 does not inline is boxed on the heap, and a branch first taken late costs a
-     * deoptimisation (back to the interpreter, where every vector op allocates) and a recompile.
+     * The only vector kernel, kept as small as it can be: every vector stays inside it (a vector passed
+     * to a method C2 does not inline is boxed on the heap), it has no branch (one first taken late costs
+     * a deoptimisation and a recompile), and the bias and activations are separate passes over the tile
+     * while it is in L1. A larger body (the bias add or a residual flag inlined) sometimes made C1's tier-3
+     * compile fail ("out of virtual registers"); the method then stayed at tier 2, never reached C2,
+     * and ran its vector ops boxed, ~1000x slower, for the rest of the process.
      */
-    static void kernelStore(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
-                       MemorySegment bias, long biasOff, MemorySegment c, long cOff, long ldc) {
+    static void kernel(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
+                       MemorySegment c, long cOff, long ldc) {
         FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = z, c01 = z;
-        FloatVector c10 = z, c11 = z;
-        FloatVector c20 = z, c21 = z;
-        FloatVector c30 = z, c31 = z;
-        FloatVector c40 = z, c41 = z;
-        FloatVector c50 = z, c51 = z;
-        FloatVector c60 = z, c61 = z;
-        FloatVector c70 = z, c71 = z;
+        FloatVector c00 = z, c01 = z, c02 = z, c03 = z;
+        FloatVector c10 = z, c11 = z, c12 = z, c13 = z;
+        FloatVector c20 = z, c21 = z, c22 = z, c23 = z;
+        FloatVector c30 = z, c31 = z, c32 = z, c33 = z;
+        FloatVector c40 = z, c41 = z, c42 = z, c43 = z;
+        FloatVector c50 = z, c51 = z, c52 = z, c53 = z;
         FloatVector av;
         long ak = aOff;
         long bk = bOff;
         long bEnd = bOff + (long) k * bStep;
         for (; bk < bEnd; bk += bStep, ak += 4) {
             FloatVector b0 = FloatVector.fromMemorySegment(F, b, bk, NATIVE);
-            FloatVector b1 = FloatVector.fromMemorySegment(F, b, bk + LANES * 4L, NATIVE);
+            FloatVector b1 = FloatVector.fromMemorySegment(F, b, bk + 1 * LANES * 4L, NATIVE);
+            FloatVector b2 = FloatVector.fromMemorySegment(F, b, bk + 2 * LANES * 4L, NATIVE);
+            FloatVector b3 = FloatVector.fromMemorySegment(F, b, bk + 3 * LANES * 4L, NATIVE);
             av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 0 * lda));
             c00 = av.fma(b0, c00);
             c01 = av.fma(b1, c01);
+            c02 = av.fma(b2, c02);
+            c03 = av.fma(b3, c03);
             av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 1 * lda));
             c10 = av.fma(b0, c10);
             c11 = av.fma(b1, c11);
+            c12 = av.fma(b2, c12);
+            c13 = av.fma(b3, c13);
             av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 2 * lda));
             c20 = av.fma(b0, c20);
             c21 = av.fma(b1, c21);
+            c22 = av.fma(b2, c22);
+            c23 = av.fma(b3, c23);
             av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 3 * lda));
             c30 = av.fma(b0, c30);
             c31 = av.fma(b1, c31);
+            c32 = av.fma(b2, c32);
+            c33 = av.fma(b3, c33);
             av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 4 * lda));
             c40 = av.fma(b0, c40);
             c41 = av.fma(b1, c41);
+            c42 = av.fma(b2, c42);
+            c43 = av.fma(b3, c43);
             av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 5 * lda));
             c50 = av.fma(b0, c50);
             c51 = av.fma(b1, c51);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 6 * lda));
-            c60 = av.fma(b0, c60);
-            c61 = av.fma(b1, c61);
-            av = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + 7 * lda));
-            c70 = av.fma(b0, c70);
-            c71 = av.fma(b1, c71);
+            c52 = av.fma(b2, c52);
+            c53 = av.fma(b3, c53);
         }
-        FloatVector bias0 = FloatVector.fromMemorySegment(F, bias, biasOff, NATIVE);
-        FloatVector bias1 = FloatVector.fromMemorySegment(F, bias, biasOff + LANES * 4L, NATIVE);
-        c00.add(bias0).intoMemorySegment(c, cOff + 0 * ldc, NATIVE);
-        c01.add(bias1).intoMemorySegment(c, cOff + 0 * ldc + LANES * 4L, NATIVE);
-        c10.add(bias0).intoMemorySegment(c, cOff + 1 * ldc, NATIVE);
-        c11.add(bias1).intoMemorySegment(c, cOff + 1 * ldc + LANES * 4L, NATIVE);
-        c20.add(bias0).intoMemorySegment(c, cOff + 2 * ldc, NATIVE);
-        c21.add(bias1).intoMemorySegment(c, cOff + 2 * ldc + LANES * 4L, NATIVE);
-        c30.add(bias0).intoMemorySegment(c, cOff + 3 * ldc, NATIVE);
-        c31.add(bias1).intoMemorySegment(c, cOff + 3 * ldc + LANES * 4L, NATIVE);
-        c40.add(bias0).intoMemorySegment(c, cOff + 4 * ldc, NATIVE);
-        c41.add(bias1).intoMemorySegment(c, cOff + 4 * ldc + LANES * 4L, NATIVE);
-        c50.add(bias0).intoMemorySegment(c, cOff + 5 * ldc, NATIVE);
-        c51.add(bias1).intoMemorySegment(c, cOff + 5 * ldc + LANES * 4L, NATIVE);
-        c60.add(bias0).intoMemorySegment(c, cOff + 6 * ldc, NATIVE);
-        c61.add(bias1).intoMemorySegment(c, cOff + 6 * ldc + LANES * 4L, NATIVE);
-        c70.add(bias0).intoMemorySegment(c, cOff + 7 * ldc, NATIVE);
-        c71.add(bias1).intoMemorySegment(c, cOff + 7 * ldc + LANES * 4L, NATIVE);
+        c00.intoMemorySegment(c, cOff + 0 * ldc, NATIVE);
+        c01.intoMemorySegment(c, cOff + 0 * ldc + 1 * LANES * 4L, NATIVE);
+        c02.intoMemorySegment(c, cOff + 0 * ldc + 2 * LANES * 4L, NATIVE);
+        c03.intoMemorySegment(c, cOff + 0 * ldc + 3 * LANES * 4L, NATIVE);
+        c10.intoMemorySegment(c, cOff + 1 * ldc, NATIVE);
+        c11.intoMemorySegment(c, cOff + 1 * ldc + 1 * LANES * 4L, NATIVE);
+        c12.intoMemorySegment(c, cOff + 1 * ldc + 2 * LANES * 4L, NATIVE);
+        c13.intoMemorySegment(c, cOff + 1 * ldc + 3 * LANES * 4L, NATIVE);
+        c20.intoMemorySegment(c, cOff + 2 * ldc, NATIVE);
+        c21.intoMemorySegment(c, cOff + 2 * ldc + 1 * LANES * 4L, NATIVE);
+        c22.intoMemorySegment(c, cOff + 2 * ldc + 2 * LANES * 4L, NATIVE);
+        c23.intoMemorySegment(c, cOff + 2 * ldc + 3 * LANES * 4L, NATIVE);
+        c30.intoMemorySegment(c, cOff + 3 * ldc, NATIVE);
+        c31.intoMemorySegment(c, cOff + 3 * ldc + 1 * LANES * 4L, NATIVE);
+        c32.intoMemorySegment(c, cOff + 3 * ldc + 2 * LANES * 4L, NATIVE);
+        c33.intoMemorySegment(c, cOff + 3 * ldc + 3 * LANES * 4L, NATIVE);
+        c40.intoMemorySegment(c, cOff + 4 * ldc, NATIVE);
+        c41.intoMemorySegment(c, cOff + 4 * ldc + 1 * LANES * 4L, NATIVE);
+        c42.intoMemorySegment(c, cOff + 4 * ldc + 2 * LANES * 4L, NATIVE);
+        c43.intoMemorySegment(c, cOff + 4 * ldc + 3 * LANES * 4L, NATIVE);
+        c50.intoMemorySegment(c, cOff + 5 * ldc, NATIVE);
+        c51.intoMemorySegment(c, cOff + 5 * ldc + 1 * LANES * 4L, NATIVE);
+        c52.intoMemorySegment(c, cOff + 5 * ldc + 2 * LANES * 4L, NATIVE);
+        c53.intoMemorySegment(c, cOff + 5 * ldc + 3 * LANES * 4L, NATIVE);
     }
 
     private static final ThreadLocal<MemorySegment> TILE =
             ThreadLocal.withInitial(() -> java.lang.foreign.Arena.ofAuto().allocate((long) MR * NR * 4, 64));
 
-    /**
-     * C += A B + bias for one tile: the product goes to a small per-thread tile (hot in L1), then
-     * is added to C. One kernel serves every epilogue on purpose: C1 cannot compile a second,
-     * larger accumulate variant ("out of virtual registers"), which left it interpreted (every
-     * vector op boxed) until C2 got round to it.
-     */
+    /** C += A B for one tile: the product goes to a small per-thread tile (hot in L1), then is added to C. */
     static void kernelAccumulate(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
-                                 MemorySegment bias, long biasOff, MemorySegment c, long cOff, long ldc) {
+                                 MemorySegment c, long cOff, long ldc) {
         MemorySegment t = TILE.get();
-        kernelStore(a, aOff, lda, b, bOff, bStep, k, bias, biasOff, t, 0, (long) NR * 4);
+        kernel(a, aOff, lda, b, bOff, bStep, k, t, 0, (long) NR * 4);
         addTile(t, c, cOff, ldc);
     }
 
@@ -187,13 +203,15 @@ public final class Matmul {
         }
     }
 
-    /** GELU in place over one MR x NR tile of C (a method of its own, see the kernels' comment). */
-    private static void gelu(MemorySegment c, long cOff, long ldc) {
-        for (int r = 0; r < MR; r++) VectorMath.geluInPlace(c, cOff + r * ldc, NR);
-    }
-
-    /** tanh in place over one MR x NR tile of C. */
-    private static void tanh(MemorySegment c, long cOff, long ldc) {
-        for (int r = 0; r < MR; r++) VectorMath.tanhInPlace(c, cOff + r * ldc, NR);
+    /** The epilogue over one finished MR x NR tile of C: + bias (NR floats at biasOff), then the activation. */
+    static void finish(MemorySegment c, long cOff, long ldc, MemorySegment bias, long biasOff, Epilogue epilogue) {
+        for (int r = 0; r < MR; r++) {
+            long off = cOff + r * ldc;
+            for (int j = 0; j < NR; j += LANES)
+                FloatVector.fromMemorySegment(F, c, off + j * 4L, NATIVE).add(FloatVector.fromMemorySegment(F, bias, biasOff + j * 4L, NATIVE))
+                        .intoMemorySegment(c, off + j * 4L, NATIVE);
+            if (epilogue == Epilogue.GELU) VectorMath.geluInPlace(c, off, NR);
+            else if (epilogue == Epilogue.TANH) VectorMath.tanhInPlace(c, off, NR);
+        }
     }
 }

@@ -30,9 +30,14 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
 
     /** Packs an I8 Linear (an F32 one is quantized first, per output channel). */
     public static PackedInt8Matrix pack(Linear l, Int8Matmul.Mode mode, Arena arena) {
+        return pack(l, mode, arena, null);
+    }
+
+    /** The same, one group of NR rows per task on the pool's threads (null: the caller's only). */
+    public static PackedInt8Matrix pack(Linear l, Int8Matmul.Mode mode, Arena arena, WorkerPool pool) {
         if (l.dtype() != Linear.DType.I8) {
             try (Arena tmp = Arena.ofConfined()) {
-                return pack(Quantizer.quantize(l, tmp), mode, arena);
+                return pack(Quantizer.quantize(l, tmp), mode, arena, pool);
             }
         }
         if (mode == Int8Matmul.Mode.W8A8 && !Int8Matmul.w8a8Supported()) mode = Int8Matmul.Mode.W8A32;
@@ -40,19 +45,11 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
         int panels = (n + nr - 1) / nr;
         int kp = mode == Int8Matmul.Mode.W8A8 ? (k + Int8Matmul.KQ - 1) / Int8Matmul.KQ * Int8Matmul.KQ : k;
         MemorySegment data = arena.allocate((long) panels * kp * nr, 64);   // zeroed: padding stays 0
-        byte[] row = new byte[k];
-        for (int o = 0; o < n; o++) {
-            MemorySegment.copy(l.weight(), ValueLayout.JAVA_BYTE, (long) o * k, row, 0, k);
-            int p = o / nr, j = o % nr;
-            long panel = (long) p * kp * nr;
-            if (mode == Int8Matmul.Mode.W8A32) {
-                for (int i = 0; i < k; i++) data.set(ValueLayout.JAVA_BYTE, panel + (long) i * nr + j, row[i]);
-            } else {
-                long group = (long) (o / 16) * kp * 16;
-                int col = o % 16;
-                for (int i = 0; i < k; i++)
-                    data.set(ValueLayout.JAVA_BYTE, group + (long) (i / 4) * 64 + ((i % 4) / 2) * 32 + col * 2 + i % 2, row[i]);
-            }
+        Int8Matmul.Mode md = mode;
+        if (pool == null) {
+            for (int p = 0; p < panels; p++) packPanel(l, md, kp, data, p);
+        } else {
+            pool.parallelFor(panels, p -> packPanel(l, md, kp, data, p));
         }
         MemorySegment scales = arena.allocate((long) panels * nr * 4, 64);
         MemorySegment bias = arena.allocate((long) panels * nr * 4, 64);
@@ -61,6 +58,25 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
             bias.setAtIndex(ValueLayout.JAVA_FLOAT, o, l.biasAt(o));
         }
         return new PackedInt8Matrix(mode, n, k, panels, data, scales, bias);
+    }
+
+    /** Rows p*NR .. p*NR+NR-1 of W into their places: the panel (W8A32) or their groups of 16 columns (W8A8), built in a heap buffer. */
+    private static void packPanel(Linear l, Int8Matmul.Mode mode, int kp, MemorySegment data, int p) {
+        int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
+        int rows = Math.min(nr, n - p * nr);
+        byte[] row = new byte[k], block = new byte[kp * nr];
+        for (int j = 0; j < rows; j++) {
+            int o = p * nr + j;
+            MemorySegment.copy(l.weight(), ValueLayout.JAVA_BYTE, (long) o * k, row, 0, k);
+            if (mode == Int8Matmul.Mode.W8A32) {
+                for (int i = 0; i < k; i++) block[i * nr + j] = row[i];
+            } else {
+                int group = (j / 16) * kp * 16, col = j % 16;
+                for (int i = 0; i < k; i++) block[group + (i / 4) * 64 + ((i % 4) / 2) * 32 + col * 2 + i % 2] = row[i];
+            }
+        }
+        // a panel and its NR/16 column groups are the same kp * NR bytes at the same place in both layouts
+        MemorySegment.copy(block, 0, data, ValueLayout.JAVA_BYTE, (long) p * kp * nr, kp * nr);
     }
 
     @Override

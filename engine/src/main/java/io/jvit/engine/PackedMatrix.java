@@ -18,24 +18,51 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
     long panelOffset(int panel) { return (long) panel * k * Matmul.NR * 4; }
 
     public static PackedMatrix pack(Linear l, Arena arena) {
+        return pack(l, arena, null);
+    }
+
+    /**
+     * Packs with the pool's threads, one panel per task. A panel is built KB_PACK k at a time in a
+     * small heap buffer (rows of W read sequentially, which suits a memory-mapped file; the transposing
+     * stores land in L1) and copied out in one piece.
+     */
+    public static PackedMatrix pack(Linear l, Arena arena, WorkerPool pool) {
         int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
         int panels = (n + nr - 1) / nr;
         MemorySegment data = arena.allocate((long) panels * k * nr * 4, 64);
-        float[] row = new float[k];
-        for (int o = 0; o < n; o++) {
-            // one row of W at a time: the source is read sequentially, which suits a memory-mapped file
-            if (l.dtype() == Linear.DType.F32) {
-                MemorySegment.copy(l.weight(), ValueLayout.JAVA_FLOAT_UNALIGNED, (long) o * k * 4, row, 0, k);
-            } else {
-                for (int i = 0; i < k; i++) row[i] = l.weightAt(o, i);
-            }
-            int p = o / nr, j = o % nr;
-            long base = (long) p * k * nr + j;
-            for (int i = 0; i < k; i++) data.setAtIndex(ValueLayout.JAVA_FLOAT, base + (long) i * nr, row[i]);
+        if (pool == null) {
+            for (int p = 0; p < panels; p++) packPanel(l, data, p);
+        } else {
+            pool.parallelFor(panels, p -> packPanel(l, data, p));
         }
         MemorySegment bias = arena.allocate((long) panels * nr * 4, 64);
         for (int o = 0; o < n; o++) bias.setAtIndex(ValueLayout.JAVA_FLOAT, o, l.biasAt(o));
         return new PackedMatrix(n, k, panels, data, bias);
+    }
+
+    private static final int KB_PACK = 256;
+    private static final ThreadLocal<float[][]> PACK_BUFFERS =
+            ThreadLocal.withInitial(() -> new float[][] {new float[KB_PACK], new float[KB_PACK * Matmul.NR]});
+
+    private static void packPanel(Linear l, MemorySegment data, int p) {
+        int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
+        float[][] buf = PACK_BUFFERS.get();
+        float[] row = buf[0], block = buf[1];
+        int rows = Math.min(nr, n - p * nr);
+        for (int k0 = 0; k0 < k; k0 += KB_PACK) {
+            int kb = Math.min(KB_PACK, k - k0);
+            if (rows < nr) java.util.Arrays.fill(block, 0f);   // the last panel's padding columns stay zero
+            for (int j = 0; j < rows; j++) {
+                int o = p * nr + j;
+                if (l.dtype() == Linear.DType.F32) {
+                    MemorySegment.copy(l.weight(), ValueLayout.JAVA_FLOAT_UNALIGNED, ((long) o * k + k0) * 4, row, 0, kb);
+                } else {
+                    for (int i = 0; i < kb; i++) row[i] = l.weightAt(o, k0 + i);
+                }
+                for (int i = 0; i < kb; i++) block[i * nr + j] = row[i];
+            }
+            MemorySegment.copy(block, 0, data, ValueLayout.JAVA_FLOAT, ((long) p * k + k0) * nr * 4, kb * nr);
+        }
     }
 
     @Override

@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -67,7 +68,22 @@ public final class VisionTransformer implements AutoCloseable {
         ViTWeights w = model.weights();
         this.pool = new WorkerPool(threads);
         this.attention = new Attention(threads, config.heads(), config.headDim());
-        this.patchEmbedding = PackedLinear.pack(w.patchEmbedding(), arena);
+        // Every Linear packed at once, one per task: allocating (zero-filling, first-touch page faults)
+        // costs about as much as the packing itself, and both spread over the workers this way.
+        List<Linear> linears = new ArrayList<>();
+        linears.add(w.patchEmbedding());
+        for (EncoderBlock b : w.blocks()) linears.addAll(List.of(b.qkv(), b.proj(), b.fc1(), b.fc2()));
+        boolean hasHead = w.head() != null && config.numClasses() > 0, hasDist = config.distilled() && w.distillationHead() != null;
+        if (w.preLogits() != null) linears.add(w.preLogits());
+        if (hasHead) linears.add(w.head());
+        if (hasDist) linears.add(w.distillationHead());
+        PackedLinear[] packed = new PackedLinear[linears.size()];
+        Integer[] order = new Integer[packed.length];   // largest first, so the last task is a small one
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        java.util.Arrays.sort(order, (x, y) -> Long.compare(linears.get(y).parameterCount(), linears.get(x).parameterCount()));
+        pool.parallelFor(packed.length, i -> packed[order[i]] = PackedLinear.pack(linears.get(order[i]), arena));
+        int next = 0;
+        this.patchEmbedding = packed[next++];
         this.classToken = floats(w.classToken());
         this.distillationToken = w.distillationToken() == null ? null : floats(w.distillationToken());
         this.positionEmbedding = floats(w.positionEmbedding());
@@ -75,16 +91,16 @@ public final class VisionTransformer implements AutoCloseable {
         long bytes = patchEmbedding.byteSize();
         for (int i = 0; i < blocks.length; i++) {
             EncoderBlock b = w.blocks().get(i);
-            blocks[i] = new Block(copy(b.norm1().gamma()), copy(b.norm1().beta()), PackedLinear.pack(b.qkv(), arena),
-                    PackedLinear.pack(b.proj(), arena), copy(b.norm2().gamma()), copy(b.norm2().beta()),
-                    PackedLinear.pack(b.fc1(), arena), PackedLinear.pack(b.fc2(), arena));
+            blocks[i] = new Block(copy(b.norm1().gamma()), copy(b.norm1().beta()), packed[next], packed[next + 1],
+                    copy(b.norm2().gamma()), copy(b.norm2().beta()), packed[next + 2], packed[next + 3]);
+            next += 4;
             bytes += blocks[i].qkv.byteSize() + blocks[i].proj.byteSize() + blocks[i].fc1.byteSize() + blocks[i].fc2.byteSize();
         }
         this.normGamma = copy(w.finalNorm().gamma());
         this.normBeta = copy(w.finalNorm().beta());
-        this.preLogits = w.preLogits() == null ? null : PackedLinear.pack(w.preLogits(), arena);
-        this.head = w.head() == null || config.numClasses() == 0 ? null : PackedLinear.pack(w.head(), arena);
-        this.distillationHead = config.distilled() && w.distillationHead() != null ? PackedLinear.pack(w.distillationHead(), arena) : null;
+        this.preLogits = w.preLogits() == null ? null : packed[next++];
+        this.head = hasHead ? packed[next++] : null;
+        this.distillationHead = hasDist ? packed[next++] : null;
         for (PackedLinear p : new PackedLinear[] {preLogits, head, distillationHead}) if (p != null) bytes += p.byteSize();
         this.packedBytes = bytes;
     }

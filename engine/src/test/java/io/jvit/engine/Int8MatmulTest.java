@@ -82,7 +82,7 @@ class Int8MatmulTest {
     void w8a8IsExactAtTheExtremes() {
         // every weight and activation at +-127 (and weights at -128, which int8 files may hold): the 16-bit
         // pair sums and the fold are at their limits
-        int m = 8, k = 4096, n = 32;
+        int m = Matmul.padRows(8), k = 4096, n = Matmul.padCols(32);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment w = arena.allocate((long) n * k), s = arena.allocate(n * 4L);
             Random r = new Random(3);

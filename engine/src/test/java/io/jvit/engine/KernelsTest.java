@@ -16,7 +16,9 @@ class KernelsTest {
 
     @ParameterizedTest(name = "matmul {0}x{1}x{2} {3} threads={4}")
     @CsvSource({"1,1,1,STORE,1", "3,17,5,STORE,1", "13,37,33,STORE,2", "197,48,144,STORE,2", "8,64,1000,STORE,2",
-            "29,101,67,GELU,2", "29,101,67,RESIDUAL,2", "9,31,24,TANH,1", "64,768,96,STORE,2"})
+            "29,101,67,GELU,2", "29,101,67,RESIDUAL,2", "9,31,24,TANH,1", "64,768,96,STORE,2",
+            // K over one k-block (Matmul.KC = 768): later blocks accumulate, the activation runs after the last
+            "19,1700,70,STORE,2", "19,1700,70,GELU,1", "19,1700,70,RESIDUAL,2", "7,1537,65,TANH,2"})
     void matmulMatchesReference(int m, int k, int n, Matmul.Epilogue ep, int threads) {
         Random r = new Random(m * 31L + k * 7L + n);
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads)) {
