@@ -88,7 +88,7 @@ public final class BenchMain implements Callable<Integer> {
     int peakMs = 200;
 
     @Option(names = "--gap-ms", paramLabel = "MS", description = "Pause between timed runs, so one engine's spinning workers are asleep before the other starts (default ${DEFAULT-VALUE}).")
-    int gapMs = 2;
+    int gapMs = 50;
 
     @Option(names = "--seed", paramLabel = "N", description = "Seed of the random input (default ${DEFAULT-VALUE}).")
     long seed = 42;

@@ -90,21 +90,33 @@ public final class Attention implements AutoCloseable {
         }
     }
 
+    /** Per-thread staging for {@link #pack}: one key row and one transposed key block, on the heap. */
+    private static final ThreadLocal<float[][]> STAGING = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    /**
+     * Copies one (image, head)'s keys, transposed per block of KB, and values into their buffers. The
+     * transposition goes through a heap block (plain array stores, no per-element bounds check on a
+     * segment) copied out whole; the keys after the last token stay zero, so padded keys score zero
+     * (masked in the softmax).
+     */
     private void pack(MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, int bh, int tokens, int tp, int width) {
         int b = bh / heads, h = bh % heads, d = headDim;
+        float[][] st = STAGING.get();
+        if (st[0].length < d) st[0] = new float[d];
+        if (st[1].length < d * KB) st[1] = new float[d * KB];
+        float[] key = st[0], block = st[1];
         long kBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
         long kCol = width + (long) h * d, vCol = 2L * width + (long) h * d;
-        for (int t = 0; t < tokens; t++) {
-            long row = (long) (b * tokens + t) * ldq;
-            long kDst = kBase + ((long) (t / KB) * d * KB + t % KB) * 4;
-            for (int j = 0; j < d; j++)
-                kt.set(JAVA_FLOAT_UNALIGNED, kDst + (long) j * KB * 4, qkv.get(JAVA_FLOAT_UNALIGNED, (row + kCol + j) * 4));
-            MemorySegment.copy(qkv, (row + vCol) * 4, vp, vBase + (long) t * dPad * 4, (long) d * 4);
-        }
-        // padded keys give zero scores (masked in the softmax); padded value columns stay zero
-        for (int t = tokens; t < tp; t++) {
-            long kDst = kBase + ((long) (t / KB) * d * KB + t % KB) * 4;
-            for (int j = 0; j < d; j++) kt.set(JAVA_FLOAT_UNALIGNED, kDst + (long) j * KB * 4, 0f);
+        for (int t0 = 0; t0 < tokens; t0 += KB) {
+            int n = Math.min(KB, tokens - t0);
+            if (n < KB) java.util.Arrays.fill(block, 0, d * KB, 0f);
+            for (int i = 0; i < n; i++) {
+                long row = (long) (b * tokens + t0 + i) * ldq;
+                MemorySegment.copy(qkv, JAVA_FLOAT_UNALIGNED, (row + kCol) * 4, key, 0, d);
+                for (int j = 0; j < d; j++) block[j * KB + i] = key[j];
+                MemorySegment.copy(qkv, (row + vCol) * 4, vp, vBase + (long) (t0 + i) * dPad * 4, (long) d * 4);
+            }
+            MemorySegment.copy(block, 0, kt, JAVA_FLOAT_UNALIGNED, kBase + (long) t0 * d * 4, d * KB);
         }
     }
 
