@@ -24,6 +24,8 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 public final class Attention implements AutoCloseable {
     static final int QB = 5 * Matmul.MR;
     static final int KB = 256;
+    /** Keys transposed together by {@link #pack}. */
+    private static final int TB = 16;
     private static final int LANES = VectorMath.LANES;
     private static final int NR = Matmul.NR;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -90,7 +92,7 @@ public final class Attention implements AutoCloseable {
         }
     }
 
-    /** Per-thread staging for {@link #pack}: one key row and one transposed key block, on the heap. */
+    /** Per-thread staging for {@link #pack}: TB key rows and one transposed key block, on the heap. */
     private static final ThreadLocal<float[][]> STAGING = ThreadLocal.withInitial(() -> new float[2][0]);
 
     /**
@@ -102,19 +104,24 @@ public final class Attention implements AutoCloseable {
     private void pack(MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, int bh, int tokens, int tp, int width) {
         int b = bh / heads, h = bh % heads, d = headDim;
         float[][] st = STAGING.get();
-        if (st[0].length < d) st[0] = new float[d];
+        if (st[0].length < TB * d) st[0] = new float[TB * d];
         if (st[1].length < d * KB) st[1] = new float[d * KB];
-        float[] key = st[0], block = st[1];
+        float[] keys = st[0], block = st[1];
         long kBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
         long kCol = width + (long) h * d, vCol = 2L * width + (long) h * d;
         for (int t0 = 0; t0 < tokens; t0 += KB) {
             int n = Math.min(KB, tokens - t0);
             if (n < KB) java.util.Arrays.fill(block, 0, d * KB, 0f);
-            for (int i = 0; i < n; i++) {
-                long row = (long) (b * tokens + t0 + i) * ldq;
-                MemorySegment.copy(qkv, JAVA_FLOAT_UNALIGNED, (row + kCol) * 4, key, 0, d);
-                for (int j = 0; j < d; j++) block[j * KB + i] = key[j];
-                MemorySegment.copy(qkv, (row + vCol) * 4, vp, vBase + (long) (t0 + i) * dPad * 4, (long) d * 4);
+            // TB keys at a time, so that each transposed row of the block is written a cache line at once
+            for (int i0 = 0; i0 < n; i0 += TB) {
+                int nb = Math.min(TB, n - i0);
+                for (int i = 0; i < nb; i++) {
+                    long row = (long) (b * tokens + t0 + i0 + i) * ldq;
+                    MemorySegment.copy(qkv, JAVA_FLOAT_UNALIGNED, (row + kCol) * 4, keys, i * d, d);
+                    MemorySegment.copy(qkv, (row + vCol) * 4, vp, vBase + (long) (t0 + i0 + i) * dPad * 4, (long) d * 4);
+                }
+                for (int j = 0; j < d; j++)
+                    for (int i = 0; i < nb; i++) block[j * KB + i0 + i] = keys[i * d + j];
             }
             MemorySegment.copy(block, 0, kt, JAVA_FLOAT_UNALIGNED, kBase + (long) t0 * d * 4, d * KB);
         }
@@ -145,7 +152,7 @@ public final class Attention implements AutoCloseable {
             // online softmax: P = 2^(S*scale - m_new), O *= 2^(m_old - m_new). Padded key columns get a
             // huge negative score (P ~ 1e-38, and P V reads only the nk real keys): whole vectors, no masks.
             for (int r = 0; r < rows; r++) {
-                float alpha = softmaxRow(s, (long) r * KB * 4, nk, kCols, scale, m, l, r);
+                float alpha = softmaxRow(s, (long) r * KB * 4, nk, (nk + LANES - 1) / LANES * LANES, scale, m, l, r);
                 if (alpha != 1f) scaleRow(o, (long) r * dPad * 4, dPad, alpha);
             }
             // O += P V (this key block's packed value rows as the panel)
@@ -170,6 +177,7 @@ public final class Attention implements AutoCloseable {
      * {@link #block}, as are all vector helpers, so C2 inlines them and no vector is boxed.)
      */
     private static float softmaxRow(MemorySegment s, long so, int nk, int kCols, float scale, float[] m, float[] l, int r) {
+        // kCols: nk rounded up to whole vectors (P V reads only the nk real columns; the panel's others are never used)
         for (int j = nk; j < kCols; j++) s.set(JAVA_FLOAT_UNALIGNED, so + j * 4L, -1e30f);
         FloatVector vmax = FloatVector.broadcast(VectorMath.F, -1e30f);
         for (int j = 0; j < kCols; j += LANES) {

@@ -123,7 +123,8 @@ class KernelsTest {
     }
 
     @ParameterizedTest(name = "attention images={0} tokens={1} heads={2} d={3}")
-    @CsvSource({"1,1,1,16", "1,5,2,8", "2,17,3,16", "1,197,3,64", "3,70,2,24", "1,130,1,40", "2,33,4,7"})
+    @CsvSource({"1,1,1,16", "1,5,2,8", "2,17,3,16", "1,197,3,64", "3,70,2,24", "1,130,1,40", "2,33,4,7",
+            "1,300,2,64", "2,530,1,24"})   // the last two: several key blocks of Attention.KB = 256, the last partial
     void attentionMatchesReference(int images, int tokens, int heads, int d) {
         Random r = new Random(tokens * 13L + heads);
         int w = heads * d;
