@@ -60,6 +60,7 @@ public final class VisionTransformer implements AutoCloseable {
     private Arena bufferArena = Arena.ofShared();
     private int capacityRows = -1, capacityImages = -1;
     private MemorySegment x, xn, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
+    private float[] patchRow = new float[0];
     private boolean closed;
 
     public VisionTransformer(ViTModel model, int threads) {
@@ -257,16 +258,16 @@ public final class VisionTransformer implements AutoCloseable {
         // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
         int p = c.patchSize(), pd = c.patchDim();
         long ldp = patchLd();
+        if (patchRow.length < pd) patchRow = new float[pd];
+        float[] pr = patchRow;   // one patch assembled on the heap, then copied out whole (a segment copy per patch row cost ~50 ns each)
         for (int b = 0; b < images; b++)
             for (int gy = 0; gy < grid; gy++)
                 for (int gx = 0; gx < grid; gx++) {
-                    long row = ((long) (b * np + gy * grid + gx)) * ldp * 4;
                     int col = 0;
                     for (int ch = 0; ch < c.channels(); ch++)
-                        for (int ky = 0; ky < p; ky++, col += p) {
-                            int src = ((b * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p;
-                            MemorySegment.copy(pixels, src, patches, JAVA_FLOAT, row + col * 4L, p);
-                        }
+                        for (int ky = 0; ky < p; ky++, col += p)
+                            System.arraycopy(pixels, ((b * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p, pr, col, p);
+                    MemorySegment.copy(pr, 0, patches, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, pd);
                 }
         patchEmbedding.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchOut, dp, Matmul.Epilogue.STORE);
 
