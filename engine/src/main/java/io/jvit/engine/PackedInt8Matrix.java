@@ -30,14 +30,9 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
 
     /** Packs an I8 Linear (an F32 one is quantized first, per output channel). */
     public static PackedInt8Matrix pack(Linear l, Int8Matmul.Mode mode, Arena arena) {
-        return pack(l, mode, arena, null);
-    }
-
-    /** The same, one group of NR rows per task on the pool's threads (null: the caller's only). */
-    public static PackedInt8Matrix pack(Linear l, Int8Matmul.Mode mode, Arena arena, WorkerPool pool) {
         if (l.dtype() != Linear.DType.I8) {
             try (Arena tmp = Arena.ofConfined()) {
-                return pack(Quantizer.quantize(l, tmp), mode, arena, pool);
+                return pack(Quantizer.quantize(l, tmp), mode, arena);
             }
         }
         if (mode == Int8Matmul.Mode.W8A8 && !Int8Matmul.w8a8Supported()) mode = Int8Matmul.Mode.W8A32;
@@ -45,12 +40,7 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
         int panels = (n + nr - 1) / nr;
         int kp = mode == Int8Matmul.Mode.W8A8 ? (k + Int8Matmul.KQ - 1) / Int8Matmul.KQ * Int8Matmul.KQ : k;
         MemorySegment data = arena.allocate((long) panels * kp * nr, 64);   // zeroed: padding stays 0
-        Int8Matmul.Mode md = mode;
-        if (pool == null) {
-            for (int p = 0; p < panels; p++) packPanel(l, md, kp, data, p);
-        } else {
-            pool.parallelFor(panels, p -> packPanel(l, md, kp, data, p));
-        }
+        for (int p = 0; p < panels; p++) packPanel(l, mode, kp, data, p);
         MemorySegment scales = arena.allocate((long) panels * nr * 4, 64);
         MemorySegment bias = arena.allocate((long) panels * nr * 4, 64);
         for (int o = 0; o < n; o++) {

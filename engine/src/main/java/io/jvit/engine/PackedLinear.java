@@ -26,14 +26,9 @@ public interface PackedLinear {
 
     /** Packs a Linear in the form its dtype calls for. */
     static PackedLinear pack(Linear l, Arena arena) {
-        return pack(l, arena, null);
-    }
-
-    /** The same, with the pool's threads (null: the caller's only). */
-    static PackedLinear pack(Linear l, Arena arena, WorkerPool pool) {
         return switch (l.dtype()) {
-            case F32 -> PackedMatrix.pack(l, arena, pool);
-            case I8 -> PackedInt8Matrix.pack(l, Int8Matmul.defaultMode(), arena, pool); // see Int8Matmul (W8A32 default, W8A8 option)
+            case F32 -> PackedMatrix.pack(l, arena);
+            case I8 -> PackedInt8Matrix.pack(l, arena); // int8 kernels: see Int8Matmul (W8A32 default, W8A8 option)
         };
     }
 }

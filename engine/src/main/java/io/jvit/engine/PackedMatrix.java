@@ -17,24 +17,16 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
 
     long panelOffset(int panel) { return (long) panel * k * Matmul.NR * 4; }
 
-    public static PackedMatrix pack(Linear l, Arena arena) {
-        return pack(l, arena, null);
-    }
-
     /**
-     * Packs with the pool's threads, one panel per task. A panel is built KB_PACK k at a time in a
-     * small heap buffer (rows of W read sequentially, which suits a memory-mapped file; the transposing
-     * stores land in L1) and copied out in one piece.
+     * A panel is built KB_PACK k at a time in a small heap buffer (rows of W read sequentially, which
+     * suits a memory-mapped file; the transposing stores land in L1) and copied out in one piece.
+     * {@link VisionTransformer} packs its Linears in parallel, one per task.
      */
-    public static PackedMatrix pack(Linear l, Arena arena, WorkerPool pool) {
+    public static PackedMatrix pack(Linear l, Arena arena) {
         int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
         int panels = (n + nr - 1) / nr;
         MemorySegment data = arena.allocate((long) panels * k * nr * 4, 64);
-        if (pool == null) {
-            for (int p = 0; p < panels; p++) packPanel(l, data, p);
-        } else {
-            pool.parallelFor(panels, p -> packPanel(l, data, p));
-        }
+        for (int p = 0; p < panels; p++) packPanel(l, data, p);
         MemorySegment bias = arena.allocate((long) panels * nr * 4, 64);
         for (int o = 0; o < n; o++) bias.setAtIndex(ValueLayout.JAVA_FLOAT, o, l.biasAt(o));
         return new PackedMatrix(n, k, panels, data, bias);
