@@ -218,16 +218,11 @@ public final class Int8Matmul {
         long colOff = (long) panel * NR * 4;
         for (int k0 = 0; k0 < k; k0 += kc) {
             int kb = Math.min(kc, k - k0);
-            boolean store = k0 == 0 && epilogue != Matmul.Epilogue.RESIDUAL;
             widen(w.data(), (long) panel * k * NR + (long) k0 * NR, kb, w.scales(), colOff, f);
             // Matmul's kernel on the widened panel; later k-blocks (and the residual) add onto C
-            for (int r = r0; r < r1; r += MR) {
-                long aOff = (long) r * lda * 4 + k0 * 4L, cOff = (long) r * ldc * 4 + colOff;
-                if (store) Matmul.kernel(a, aOff, lda * 4, f, 0, NR * 4L, kb, c, cOff, ldc * 4);
-                else Matmul.kernelAccumulate(a, aOff, lda * 4, f, 0, NR * 4L, kb, c, cOff, ldc * 4);
-            }
+            Matmul.blockRows(a, lda, r0, r1, k0, kb, f, 0, k0 == 0 && epilogue != Matmul.Epilogue.RESIDUAL, c, ldc, colOff);
         }
-        for (int r = r0; r < r1; r += MR) Matmul.finish(c, (long) r * ldc * 4 + colOff, ldc * 4, w.bias(), colOff, epilogue);
+        Matmul.finish(c, ldc, r0, r1, colOff, w.bias(), epilogue);
     }
 
     /** f[k][NR] = q[k][NR] * scale[col]: one panel of int8 weights widened to float. */

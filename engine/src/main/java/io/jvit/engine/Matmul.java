@@ -86,15 +86,22 @@ public final class Matmul {
         for (int k0 = 0; k0 < k; k0 += KC) {
             int kb = Math.min(KC, k - k0);
             // the first k-block overwrites C unless C holds the residual; later ones add onto it
-            boolean store = k0 == 0 && epilogue != Epilogue.RESIDUAL;
-            long bk = bOff + (long) k0 * NR * 4;
-            for (int r = r0; r < r1; r += MR) {
-                long aOff = ((long) r * lda + k0) * 4, cOff = ((long) r * ldc) * 4 + colOff;
-                if (store) kernel(a, aOff, lda * 4, w.data(), bk, (long) NR * 4, kb, c, cOff, ldc * 4);
-                else kernelAccumulate(a, aOff, lda * 4, w.data(), bk, (long) NR * 4, kb, c, cOff, ldc * 4);
-            }
+            blockRows(a, lda, r0, r1, k0, kb, w.data(), bOff + (long) k0 * NR * 4, k0 == 0 && epilogue != Epilogue.RESIDUAL, c, ldc, colOff);
         }
-        for (int r = r0; r < r1; r += MR) finish(c, ((long) r * ldc) * 4 + colOff, ldc * 4, w.bias(), colOff, epilogue);
+        finish(c, ldc, r0, r1, colOff, w.bias(), epilogue);
+    }
+
+    /**
+     * Rows [r0, r1) of one panel over one k-block, MR rows at a time: C = A B ({@code store}) or C += A B.
+     * The block's B rows start at {@code bk}, NR floats each; A's columns from {@code k0}; C's from byte colOff.
+     */
+    static void blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk,
+                          boolean store, MemorySegment c, long ldc, long colOff) {
+        for (int r = r0; r < r1; r += MR) {
+            long aOff = ((long) r * lda + k0) * 4, cOff = (long) r * ldc * 4 + colOff;
+            if (store) kernel(a, aOff, lda * 4, b, bk, (long) NR * 4, kb, c, cOff, ldc * 4);
+            else kernelAccumulate(a, aOff, lda * 4, b, bk, (long) NR * 4, kb, c, cOff, ldc * 4);
+        }
     }
 
     /**
@@ -203,12 +210,12 @@ public final class Matmul {
         }
     }
 
-    /** The epilogue over one finished MR x NR tile of C: + bias (NR floats at biasOff), then the activation. */
-    static void finish(MemorySegment c, long cOff, long ldc, MemorySegment bias, long biasOff, Epilogue epilogue) {
-        for (int r = 0; r < MR; r++) {
-            long off = cOff + r * ldc;
+    /** The epilogue over rows [r0, r1) of one finished panel of C (NR floats from byte colOff): + bias, then the activation. */
+    static void finish(MemorySegment c, long ldc, int r0, int r1, long colOff, MemorySegment bias, Epilogue epilogue) {
+        for (int r = r0; r < r1; r++) {
+            long off = (long) r * ldc * 4 + colOff;
             for (int j = 0; j < NR; j += LANES)
-                FloatVector.fromMemorySegment(F, c, off + j * 4L, NATIVE).add(FloatVector.fromMemorySegment(F, bias, biasOff + j * 4L, NATIVE))
+                FloatVector.fromMemorySegment(F, c, off + j * 4L, NATIVE).add(FloatVector.fromMemorySegment(F, bias, colOff + j * 4L, NATIVE))
                         .intoMemorySegment(c, off + j * 4L, NATIVE);
             if (epilogue == Epilogue.GELU) VectorMath.geluInPlace(c, off, NR);
             else if (epilogue == Epilogue.TANH) VectorMath.tanhInPlace(c, off, NR);

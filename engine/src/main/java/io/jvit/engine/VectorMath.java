@@ -71,6 +71,16 @@ public final class VectorMath {
      * erf is +-1 in single precision); absolute error about 1e-7.
      */
     public static void geluInPlace(MemorySegment s, long off, int n) {
+        erfOrGelu(s, off, n, true);
+    }
+
+    /** s[i] = erf(s[i]) over n floats (a multiple of LANES): the approximation {@link #geluInPlace} uses. */
+    public static void erfInPlace(MemorySegment s, long off, int n) {
+        erfOrGelu(s, off, n, false);
+    }
+
+    /** The one erf loop; each caller passes a constant {@code gelu}, which C2 folds once this is inlined. */
+    private static void erfOrGelu(MemorySegment s, long off, int n, boolean gelu) {
         FloatVector lo = FloatVector.broadcast(F, -4f), hi = FloatVector.broadcast(F, 4f);
         FloatVector a13 = FloatVector.broadcast(F, -2.72614225801306e-10f), a11 = FloatVector.broadcast(F, 2.77068142495902e-08f),
                 a9 = FloatVector.broadcast(F, -2.10102402082508e-06f), a7 = FloatVector.broadcast(F, -5.69250639462346e-05f),
@@ -82,34 +92,14 @@ public final class VectorMath {
         FloatVector half = FloatVector.broadcast(F, 0.5f), one = FloatVector.broadcast(F, 1f), isq2 = FloatVector.broadcast(F, INV_SQRT2);
         for (long o = off, end = off + n * 4L; o < end; o += LANES * 4L) {
             FloatVector v = FloatVector.fromMemorySegment(F, s, o, NATIVE);
-            FloatVector x = v.mul(isq2);
+            FloatVector x = gelu ? v.mul(isq2) : v;
             x = x.blend(lo, x.lt(lo));
             x = x.blend(hi, hi.lt(x));
             FloatVector x2 = x.mul(x);
             FloatVector p = x2.fma(a13, a11).fma(x2, a9).fma(x2, a7).fma(x2, a5).fma(x2, a3).fma(x2, a1).mul(x);
             FloatVector q = x2.fma(b8, b6).fma(x2, b4).fma(x2, b2).fma(x2, b0);
-            v.mul(half).mul(p.div(q).add(one)).intoMemorySegment(s, o, NATIVE);
-        }
-    }
-
-    /** s[i] = erf(s[i]) over n floats (a multiple of LANES): the approximation {@link #geluInPlace} uses. */
-    public static void erfInPlace(MemorySegment s, long off, int n) {
-        FloatVector lo = FloatVector.broadcast(F, -4f), hi = FloatVector.broadcast(F, 4f);
-        FloatVector a13 = FloatVector.broadcast(F, -2.72614225801306e-10f), a11 = FloatVector.broadcast(F, 2.77068142495902e-08f),
-                a9 = FloatVector.broadcast(F, -2.10102402082508e-06f), a7 = FloatVector.broadcast(F, -5.69250639462346e-05f),
-                a5 = FloatVector.broadcast(F, -7.34990630326855e-04f), a3 = FloatVector.broadcast(F, -2.95459980854025e-03f),
-                a1 = FloatVector.broadcast(F, -1.60960333262415e-02f);
-        FloatVector b8 = FloatVector.broadcast(F, -1.45660718464996e-05f), b6 = FloatVector.broadcast(F, -2.13374055278905e-04f),
-                b4 = FloatVector.broadcast(F, -1.68282697438203e-03f), b2 = FloatVector.broadcast(F, -7.37332916720468e-03f),
-                b0 = FloatVector.broadcast(F, -1.42647390514189e-02f);
-        for (long o = off, end = off + n * 4L; o < end; o += LANES * 4L) {
-            FloatVector x = FloatVector.fromMemorySegment(F, s, o, NATIVE);
-            x = x.blend(lo, x.lt(lo));
-            x = x.blend(hi, hi.lt(x));
-            FloatVector x2 = x.mul(x);
-            FloatVector p = x2.fma(a13, a11).fma(x2, a9).fma(x2, a7).fma(x2, a5).fma(x2, a3).fma(x2, a1).mul(x);
-            FloatVector q = x2.fma(b8, b6).fma(x2, b4).fma(x2, b2).fma(x2, b0);
-            p.div(q).intoMemorySegment(s, o, NATIVE);
+            FloatVector erf = p.div(q);
+            (gelu ? v.mul(half).mul(erf.add(one)) : erf).intoMemorySegment(s, o, NATIVE);
         }
     }
 
