@@ -90,6 +90,9 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--gap-ms", paramLabel = "MS", description = "Pause between timed runs, so one engine's spinning workers are asleep before the other starts (default ${DEFAULT-VALUE}).")
     int gapMs = 50;
 
+    /** Below this cosine similarity of the two engines' logits the ONNX file is refused as another model. */
+    static final double MIN_COSINE = 0.99;
+
     @Option(names = "--seed", paramLabel = "N", description = "Seed of the random input (default ${DEFAULT-VALUE}).")
     long seed = 42;
 
@@ -186,6 +189,11 @@ public final class BenchMain implements Callable<Integer> {
                         nb += (double) lo[i] * lo[i];
                     }
                     double cos = dot / Math.sqrt(Math.max(na * nb, 1e-300));
+                    // an int8 model against its F32 original still gives >= 0.999; another model's logits are unrelated
+                    if (!(cos >= MIN_COSINE))
+                        throw new CliException(Exit.MODEL, String.format(Locale.ROOT,
+                                "%s: not the same model: on the same input its logits have cosine similarity %.4f with jvit's (< %.2f)",
+                                onnx, cos, MIN_COSINE));
                     r.put("onnx_model", onnx.toString());
                     r.put("onnxruntime_version", ort.version());
                     r.put("max_abs_logit_diff", maxDiff);

@@ -115,6 +115,9 @@ class BenchMainTest {
         assertOneLineError(bench(quick("--compare-onnx", wrongSize.toString())), Exit.MODEL, "input shape [N, 3, 16, 16]");
         Path wrongChannels = TinyOnnx.reduceMean(tmp, "channels.onnx", 1, 32);
         assertOneLineError(bench(quick("--compare-onnx", wrongChannels.toString())), Exit.MODEL, "does not match");
+        // the same shapes (3 x 32 x 32 in, 10 classes out) but other weights: the timm fixture
+        String otherWeights = root().resolve("fixtures/onnx/timm_vit_op17.onnx").toString();
+        assertOneLineError(bench(quick("--compare-onnx", otherWeights)), Exit.MODEL, "not the same model");
     }
 
     @Test
