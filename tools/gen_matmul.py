@@ -21,9 +21,12 @@ for r in rows:
     for v in vecs:
         loop.append(f"            c{r}{v} = av.fma(b{v}, c{r}{v});")
 epi = "\n".join(f"        c{r}{v}.intoMemorySegment(c, cOff + {r} * ldc{off(v)}, NATIVE);" for r in rows for v in vecs)
+decl1 = "        FloatVector z = FloatVector.zero(F);\n        FloatVector " + ", ".join(f"c{r}0 = z" for r in rows) + ";"
+loop1 = "\n".join(f"            c{r}0 = FloatVector.broadcast(F, a.get(JAVA_FLOAT_UNALIGNED, ak + {r} * lda)).fma(b0, c{r}0);" for r in rows)
+epi1 = "\n".join(f"        c{r}0.intoMemorySegment(c, cOff + {r} * ldc, NATIVE);" for r in rows)
 src = open('tools/matmul_template.java').read()
 for k, v in {'@@MR@@': str(MR), '@@NV@@': str(NV), '@@DECL@@': decl, '@@BLOAD@@': bload, '@@LOOP@@': "\n".join(loop),
-             '@@EPI@@': epi}.items():
+             '@@EPI@@': epi, '@@DECL1@@': decl1, '@@LOOP1@@': loop1, '@@EPI1@@': epi1}.items():
     src = src.replace(k, v)
 assert '@@' not in src
 open("engine/src/main/java/io/jvit/engine/Matmul.java", "w").write(src)

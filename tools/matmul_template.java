@@ -27,8 +27,14 @@ public final class Matmul {
     public static final int MR = @@MR@@;
     /** Columns of a packed panel: @@NV@@ vectors. */
     public static final int NR = @@NV@@ * LANES;
-    /** Rows a task covers: several micro-tiles share one panel while it is hot in L1/L2. */
-    static final int ROW_CHUNK = 10 * MR;
+    /**
+     * Most rows a task covers: every micro-tile of the task re-reads the panel's k-block from L2, so the more
+     * rows per task the fewer times a panel comes from DRAM (the weights of a ViT never fit in cache).
+     * 204 rows of a k-block of A (627 KB) plus the panel's block (192 KB) still fit a 1 MB L2. Measured
+     * on ViT-B/16 shapes at batch 1 (tools/matmul_shapes.txt): one task per panel over all 198 rows beat
+     * 60-row tasks by 2-8% on 2 threads.
+     */
+    static final int MAX_ROW_CHUNK = 34 * MR;
     /**
      * k per block: a panel's block (KC x NR floats, 192 KB) and the row chunk's A (184 KB) stay in L2 while
      * every micro-tile of the chunk streams them. Unblocked, fc2's K = 3072 ran ~15% slower
@@ -67,20 +73,33 @@ public final class Matmul {
         if (m % MR != 0) throw new IllegalArgumentException("rows " + m + " not a multiple of " + MR);
         if (ldc < w.paddedN()) throw new IllegalArgumentException("output stride " + ldc + " < " + w.paddedN());
         if (lda < w.k()) throw new IllegalArgumentException("input stride " + lda + " < K " + w.k());
-        int rowChunks = (m + ROW_CHUNK - 1) / ROW_CHUNK;
         int panels = w.panels();
+        int threads = pool == null ? 1 : pool.threads();
+        int rowChunks = rowChunks(m, panels, threads);
+        int chunk = padRows((m + rowChunks - 1) / rowChunks);
         int tiles = rowChunks * panels;
-        if (pool == null || pool.threads() == 1 || tiles == 1) {
-            for (int t = 0; t < tiles; t++) tile(a, lda, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks);
+        if (threads == 1 || tiles == 1) {
+            for (int t = 0; t < tiles; t++) tile(a, lda, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks * chunk, chunk);
             return;
         }
-        pool.parallelFor(tiles, t -> tile(a, lda, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks));
+        pool.parallelFor(tiles, t -> tile(a, lda, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks * chunk, chunk));
+    }
+
+    /**
+     * How many row chunks to cut M into: as few as L2 allows ({@link #MAX_ROW_CHUNK}), then more until the
+     * (row chunk, panel) tasks split evenly over the threads or are plenty (ViT-Ti's proj has 3 panels).
+     */
+    static int rowChunks(int m, int panels, int threads) {
+        int rc = (m + MAX_ROW_CHUNK - 1) / MAX_ROW_CHUNK;
+        int maxChunks = m / MR;
+        while (rc < maxChunks && (rc * panels) % threads != 0 && rc * panels < 8 * threads) rc++;
+        return rc;
     }
 
     private static void tile(MemorySegment a, long lda, int m, PackedMatrix w, MemorySegment c, long ldc,
-                             Epilogue epilogue, int panel, int rowChunk) {
-        int r0 = rowChunk * ROW_CHUNK;
-        int r1 = Math.min(m, r0 + ROW_CHUNK);
+                             Epilogue epilogue, int panel, int r0, int chunk) {
+        int r1 = Math.min(m, r0 + chunk);
+        if (r0 >= r1) return;
         int k = w.k();
         long bOff = w.panelOffset(panel), colOff = (long) panel * NR * 4;
         for (int k0 = 0; k0 < k; k0 += KC) {
@@ -128,6 +147,23 @@ public final class Matmul {
 @@LOOP@@
         }
 @@EPI@@
+    }
+
+    /**
+     * One MR x 1-vector tile of C = A B: the edge of a product whose width is not a whole panel (attention's
+     * last key columns: 197 keys are 3 panels and one vector, not 4 panels). Same contract as {@link #kernel}.
+     */
+    static void kernel1(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
+                        MemorySegment c, long cOff, long ldc) {
+@@DECL1@@
+        long ak = aOff;
+        long bk = bOff;
+        long bEnd = bOff + (long) k * bStep;
+        for (; bk < bEnd; bk += bStep, ak += 4) {
+            FloatVector b0 = FloatVector.fromMemorySegment(F, b, bk, NATIVE);
+@@LOOP1@@
+        }
+@@EPI1@@
     }
 
     private static final ThreadLocal<MemorySegment> TILE =

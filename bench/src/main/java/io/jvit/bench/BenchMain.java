@@ -357,6 +357,8 @@ public final class BenchMain implements Callable<Integer> {
                 else tb[i] = dt;
             }
         }
+        if (Boolean.getBoolean("jvit.bench.samples"))
+            System.err.println("samples: jvit " + java.util.Arrays.toString(ta) + (b == null ? "" : " other " + java.util.Arrays.toString(tb)));
         return new double[][] {ta, tb};
     }
 

@@ -47,6 +47,8 @@ final class OrtModel implements AutoCloseable {
             so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
             so.setIntraOpNumThreads(threads);
             so.setInterOpNumThreads(1);
+            String spin = System.getProperty("jvit.ort.spin");
+            if (spin != null) so.addConfigEntry("session.intra_op.allow_spinning", spin);
             so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL);
             s = env.createSession(path.toString(), so);
         } catch (OrtException | RuntimeException e) {

@@ -25,7 +25,7 @@ public final class Attention implements AutoCloseable {
     static final int QB = 5 * Matmul.MR;
     static final int KB = 256;
     /** Keys transposed together by {@link #pack}. */
-    private static final int TB = 16;
+    private static final int TB = VectorMath.LANES;
     private static final int LANES = VectorMath.LANES;
     private static final int NR = Matmul.NR;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -34,6 +34,8 @@ public final class Attention implements AutoCloseable {
     private final int heads, headDim, dPad;
     private final MemorySegment[] scores, outputs;   // per worker: [QB][KB], [QB][dPad]
     private final float[][] runMax, runSum;
+    /** Gather map for {@link #pack}: element j of TB key rows of d floats. */
+    private final int[] gatherRows;
     private MemorySegment keysT = MemorySegment.NULL;    // [images*heads][tPad/KB][d][KB]
     private MemorySegment values = MemorySegment.NULL;   // [images*heads][tPad][dPad]
 
@@ -45,6 +47,8 @@ public final class Attention implements AutoCloseable {
         outputs = new MemorySegment[workers];
         runMax = new float[workers][QB];
         runSum = new float[workers][QB];
+        gatherRows = new int[TB];
+        for (int i = 0; i < TB; i++) gatherRows[i] = i * headDim;
         for (int w = 0; w < workers; w++) {
             scores[w] = arena.allocate((long) QB * KB * 4, 64);
             outputs[w] = arena.allocate((long) QB * dPad * 4 + (long) LANES * 4, 64);
@@ -92,38 +96,47 @@ public final class Attention implements AutoCloseable {
         }
     }
 
-    /** Per-thread staging for {@link #pack}: TB key rows and one transposed key block, on the heap. */
-    private static final ThreadLocal<float[][]> STAGING = ThreadLocal.withInitial(() -> new float[2][0]);
+    /** Per-thread staging for {@link #pack}: TB key rows, on the heap. */
+    private static final ThreadLocal<float[][]> STAGING = ThreadLocal.withInitial(() -> new float[1][0]);
 
     /**
-     * Copies one (image, head)'s keys, transposed per block of KB, and values into their buffers. The
-     * transposition goes through a heap block (plain array stores, no per-element bounds check on a
-     * segment) copied out whole; the keys after the last token stay zero, so padded keys score zero
-     * (masked in the softmax).
+     * Copies one (image, head)'s keys, transposed per block of KB, and values into their buffers. TB key
+     * rows at a time are copied to a heap block with vector loads, then each of the d transposed rows is
+     * one gather of TB floats from it (a copy per row through MemorySegment.copy cost ~50 ns each and
+     * left this pass at a fifth of attention's time). Keys past the last token are never read whole:
+     * the scores of the last vector's padding columns are masked in the softmax.
      */
     private void pack(MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, int bh, int tokens, int tp, int width) {
         int b = bh / heads, h = bh % heads, d = headDim;
         float[][] st = STAGING.get();
         if (st[0].length < TB * d) st[0] = new float[TB * d];
-        if (st[1].length < d * KB) st[1] = new float[d * KB];
-        float[] keys = st[0], block = st[1];
+        float[] keys = st[0];
         long kBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
-        long kCol = width + (long) h * d, vCol = 2L * width + (long) h * d;
+        long kCol = (width + (long) h * d) * 4, vCol = (2L * width + (long) h * d) * 4;
+        boolean vectors = d % LANES == 0;
         for (int t0 = 0; t0 < tokens; t0 += KB) {
             int n = Math.min(KB, tokens - t0);
-            if (n < KB) java.util.Arrays.fill(block, 0, d * KB, 0f);
-            // TB keys at a time, so that each transposed row of the block is written a cache line at once
+            long blockOff = kBase + (long) t0 * d * 4;
             for (int i0 = 0; i0 < n; i0 += TB) {
                 int nb = Math.min(TB, n - i0);
+                if (nb < TB) java.util.Arrays.fill(keys, 0f);
                 for (int i = 0; i < nb; i++) {
-                    long row = (long) (b * tokens + t0 + i0 + i) * ldq;
-                    MemorySegment.copy(qkv, JAVA_FLOAT_UNALIGNED, (row + kCol) * 4, keys, i * d, d);
-                    MemorySegment.copy(qkv, (row + vCol) * 4, vp, vBase + (long) (t0 + i0 + i) * dPad * 4, (long) d * 4);
+                    long row = (long) (b * tokens + t0 + i0 + i) * ldq * 4;
+                    long vDst = vBase + (long) (t0 + i0 + i) * dPad * 4;
+                    if (vectors) {
+                        for (int j = 0; j < d; j += LANES) {
+                            FloatVector.fromMemorySegment(VectorMath.F, qkv, row + kCol + j * 4L, NATIVE).intoArray(keys, i * d + j);
+                            FloatVector.fromMemorySegment(VectorMath.F, qkv, row + vCol + j * 4L, NATIVE).intoMemorySegment(vp, vDst + j * 4L, NATIVE);
+                        }
+                    } else {
+                        MemorySegment.copy(qkv, JAVA_FLOAT_UNALIGNED, row + kCol, keys, i * d, d);
+                        MemorySegment.copy(qkv, row + vCol, vp, vDst, (long) d * 4);
+                    }
                 }
                 for (int j = 0; j < d; j++)
-                    for (int i = 0; i < nb; i++) block[j * KB + i0 + i] = keys[i * d + j];
+                    FloatVector.fromArray(VectorMath.F, keys, j, gatherRows, 0)
+                            .intoMemorySegment(kt, blockOff + ((long) j * KB + i0) * 4, NATIVE);
             }
-            MemorySegment.copy(block, 0, kt, JAVA_FLOAT_UNALIGNED, kBase + (long) t0 * d * 4, d * KB);
         }
     }
 
@@ -137,30 +150,40 @@ public final class Attention implements AutoCloseable {
         float[] m = runMax[w], l = runSum[w];
         java.util.Arrays.fill(m, -1e30f);
         java.util.Arrays.fill(l, 0f);
-        o.fill((byte) 0);
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(d));
         long qOff = ((long) (b * tokens + q0) * ldq + (long) h * d) * 4;
         long ktBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
         for (int k0 = 0; k0 < tokens; k0 += KB) {
             int nk = Math.min(KB, tokens - k0);
-            int kCols = Matmul.padCols(nk);
-            // S = Q K^T for this key block
-            for (int r = 0; r < rows; r += Matmul.MR)
-                for (int c = 0; c < kCols; c += NR)
-                    Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, ktBase + ((long) k0 * d + c) * 4, (long) KB * 4, d,
+            // S = Q K^T for this key block, whole vectors of keys: panels, then single vectors at the edge
+            int kVec = (nk + LANES - 1) / LANES * LANES, kPanels = kVec / NR * NR;
+            long kt0 = ktBase + (long) k0 * d * 4;
+            // (panel outer: its d x NR keys, 16 KB, stay in L1 while every query row block passes)
+            for (int c = 0; c < kPanels; c += NR)
+                for (int r = 0; r < rows; r += Matmul.MR)
+                    Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, kt0 + c * 4L, (long) KB * 4, d,
+                            s, ((long) r * KB + c) * 4, (long) KB * 4);
+            for (int c = kPanels; c < kVec; c += LANES)
+                for (int r = 0; r < rows; r += Matmul.MR)
+                    Matmul.kernel1(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, kt0 + c * 4L, (long) KB * 4, d,
                             s, ((long) r * KB + c) * 4, (long) KB * 4);
             // online softmax: P = 2^(S*scale - m_new), O *= 2^(m_old - m_new). Padded key columns get a
             // huge negative score (P ~ 1e-38, and P V reads only the nk real keys): whole vectors, no masks.
             for (int r = 0; r < rows; r++) {
-                float alpha = softmaxRow(s, (long) r * KB * 4, nk, (nk + LANES - 1) / LANES * LANES, scale, m, l, r);
-                if (alpha != 1f) scaleRow(o, (long) r * dPad * 4, dPad, alpha);
+                float alpha = softmaxRow(s, (long) r * KB * 4, nk, kVec, scale, m, l, r);
+                if (k0 > 0 && alpha != 1f) scaleRow(o, (long) r * dPad * 4, dPad, alpha);
             }
-            // O += P V (this key block's packed value rows as the panel)
+            // O = P V for the first key block, O += P V after it (this block's packed value rows as the panel)
             long vOff = vBase + (long) k0 * dPad * 4;
             for (int r = 0; r < rows; r += Matmul.MR)
-                for (int c = 0; c < dPad; c += NR)
-                    Matmul.kernelAccumulate(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
-                            o, ((long) r * dPad + c) * 4, (long) dPad * 4);
+                for (int c = 0; c < dPad; c += NR) {
+                    if (k0 == 0)
+                        Matmul.kernel(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
+                                o, ((long) r * dPad + c) * 4, (long) dPad * 4);
+                    else
+                        Matmul.kernelAccumulate(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
+                                o, ((long) r * dPad + c) * 4, (long) dPad * 4);
+                }
         }
         // normalise and write this head's slice of the output rows
         for (int r = 0; r < nq; r++) {

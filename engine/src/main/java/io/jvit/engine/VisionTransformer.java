@@ -60,7 +60,7 @@ public final class VisionTransformer implements AutoCloseable {
     private Arena bufferArena = Arena.ofShared();
     private int capacityRows = -1, capacityImages = -1;
     private MemorySegment x, xn, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
-    private float[] patchRow = new float[0];
+    private final float[][] patchRow;   // per worker
     private boolean closed;
 
     public VisionTransformer(ViTModel model, int threads) {
@@ -68,6 +68,7 @@ public final class VisionTransformer implements AutoCloseable {
         this.labels = model.labels();
         ViTWeights w = model.weights();
         this.pool = new WorkerPool(threads);
+        this.patchRow = new float[threads][0];
         this.attention = new Attention(threads, config.heads(), config.headDim());
         // Every Linear packed at once, one per task: allocating (zero-filling, first-touch page faults)
         // costs about as much as the packing itself, and both spread over the workers this way.
@@ -258,17 +259,19 @@ public final class VisionTransformer implements AutoCloseable {
         // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
         int p = c.patchSize(), pd = c.patchDim();
         long ldp = patchLd();
-        if (patchRow.length < pd) patchRow = new float[pd];
-        float[] pr = patchRow;   // one patch assembled on the heap, then copied out whole (a segment copy per patch row cost ~50 ns each)
-        for (int b = 0; b < images; b++)
-            for (int gy = 0; gy < grid; gy++)
-                for (int gx = 0; gx < grid; gx++) {
-                    int col = 0;
-                    for (int ch = 0; ch < c.channels(); ch++)
-                        for (int ky = 0; ky < p; ky++, col += p)
-                            System.arraycopy(pixels, ((b * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p, pr, col, p);
-                    MemorySegment.copy(pr, 0, patches, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, pd);
-                }
+        if (patchRow[0].length < pd) for (int i = 0; i < patchRow.length; i++) patchRow[i] = new float[pd];
+        // one row of patches per task: serial, this took long enough (~0.3 ms) for the workers to park
+        pool.parallelFor(images * grid, (worker, item) -> {
+            float[] pr = patchRow[worker];   // a patch assembled on the heap, then copied out whole (a segment copy per patch row cost ~50 ns each)
+            int b = item / grid, gy = item % grid;
+            for (int gx = 0; gx < grid; gx++) {
+                int col = 0;
+                for (int ch = 0; ch < c.channels(); ch++)
+                    for (int ky = 0; ky < p; ky++, col += p)
+                        System.arraycopy(pixels, ((b * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p, pr, col, p);
+                MemorySegment.copy(pr, 0, patches, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, pd);
+            }
+        });
         patchEmbedding.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchOut, dp, Matmul.Epilogue.STORE);
 
         // tokens: [CLS, (dist), patches] + position embeddings

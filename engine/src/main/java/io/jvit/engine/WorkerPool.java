@@ -16,7 +16,14 @@ public final class WorkerPool implements AutoCloseable {
         void run(int worker);
     }
 
-    private static final long SPIN_NANOS = 200_000;
+    /**
+     * How long a worker spins for the next region before it parks (system property jvit.spinMicros). Waking a
+     * parked thread took 0.4-1.7 ms on average on the 2-vCPU VM used for the benchmarks; at 200 us the workers
+     * parked ~5 times per ViT-Ti forward pass (whenever the caller's thread was delayed or an item ran long)
+     * and the median pass was 15-17 ms against 11-13 ms with 2-5 ms. The price is at most this much CPU per
+     * worker after the last call; OpenMP runtimes spin for 200 ms by default.
+     */
+    private static final long SPIN_NANOS = Math.max(0, Long.getLong("jvit.spinMicros", 2000)) * 1000;
 
     private final int threads;
     private final Thread[] workers;

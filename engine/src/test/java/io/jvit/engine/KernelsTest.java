@@ -18,7 +18,9 @@ class KernelsTest {
     @CsvSource({"1,1,1,STORE,1", "3,17,5,STORE,1", "13,37,33,STORE,2", "197,48,144,STORE,2", "8,64,1000,STORE,2",
             "29,101,67,GELU,2", "29,101,67,RESIDUAL,2", "9,31,24,TANH,1", "64,768,96,STORE,2",
             // K over one k-block (Matmul.KC = 768): later blocks accumulate, the activation runs after the last
-            "19,1700,70,STORE,2", "19,1700,70,GELU,1", "19,1700,70,RESIDUAL,2", "7,1537,65,TANH,2"})
+            "19,1700,70,STORE,2", "19,1700,70,GELU,1", "19,1700,70,RESIDUAL,2", "7,1537,65,TANH,2",
+            // rows cut into several chunks: more than Matmul.MAX_ROW_CHUNK, or few panels for the threads
+            "420,40,130,RESIDUAL,3", "197,64,192,GELU,2", "1577,24,64,STORE,2", "23,16,20,STORE,3"})
     void matmulMatchesReference(int m, int k, int n, Matmul.Epilogue ep, int threads) {
         Random r = new Random(m * 31L + k * 7L + n);
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads)) {
@@ -46,6 +48,23 @@ class KernelsTest {
             for (int i = 0; i < m; i++) MemorySegment.copy(cs, ValueLayout.JAVA_FLOAT, i * ldc * 4, got, i * n, n);
             TestModels.assertClose(ref, got, 1e-5, "matmul " + ep);
         }
+    }
+
+    @Test
+    void rowChunksSplitEvenlyAndRespectTheL2Bound() {
+        assertEquals(1, Matmul.rowChunks(198, 36, 1));    // ViT-B qkv, one thread: one task per panel
+        assertEquals(1, Matmul.rowChunks(198, 12, 2));    // proj: 12 panels split evenly over 2 threads
+        assertEquals(2, Matmul.rowChunks(198, 3, 2));     // ViT-Ti proj: 3 panels need 2 row chunks for 2 threads
+        assertEquals(8, Matmul.rowChunks(1578, 36, 2));   // batch 8: rows bounded by MAX_ROW_CHUNK
+        assertEquals(1, Matmul.rowChunks(6, 5, 4));       // one micro-tile of rows cannot be split
+        for (int m : new int[] {6, 198, 1578})
+            for (int panels : new int[] {1, 3, 12, 36})
+                for (int t : new int[] {1, 2, 3, 16}) {
+                    int rc = Matmul.rowChunks(m, panels, t);
+                    assertTrue(rc >= 1 && rc <= m / Matmul.MR, "chunks " + rc);
+                    assertTrue(Matmul.padRows((m + rc - 1) / rc) <= Math.max(Matmul.MAX_ROW_CHUNK, Matmul.MR) || rc == m / Matmul.MR,
+                            m + " rows in " + rc + " chunks");
+                }
     }
 
     @Test
