@@ -69,6 +69,9 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--profile", description = "Per-stage breakdown of the batch-1 forward pass (extra runs after the timed ones).")
     boolean profile;
 
+    @Option(names = "--profile-batch", paramLabel = "N", description = "Profile the forward pass of N images instead of one (implies --profile; default ${DEFAULT-VALUE}).")
+    int profileBatch = 1;
+
     @Option(names = "--kernels", description = "Instead: GFLOP/s and %% of peak of each kernel on the ViT-B/16 shapes (about a minute; JMH: tools/jmh.sh).")
     boolean kernels;
 
@@ -119,6 +122,8 @@ public final class BenchMain implements Callable<Integer> {
         out = spec.commandLine().getOut();
         if (model.threads < 1) throw new CliException(Exit.USAGE, "--threads must be >= 1, got " + model.threads);
         if (batch < 1) throw new CliException(Exit.USAGE, "--batch must be >= 1, got " + batch);
+        if (profileBatch < 1) throw new CliException(Exit.USAGE, "--profile-batch must be >= 1, got " + profileBatch);
+        if (profileBatch != 1) profile = true;
         if (runs < 1) throw new CliException(Exit.USAGE, "--runs must be >= 1, got " + runs);
         if (batchRuns < 1) throw new CliException(Exit.USAGE, "--batch-runs must be >= 1, got " + batchRuns);
         if (warmup < 0) throw new CliException(Exit.USAGE, "--warmup must be >= 0, got " + warmup);
@@ -266,15 +271,21 @@ public final class BenchMain implements Callable<Integer> {
                 Map<String, Object> prof = null;
                 double mmShare = Double.NaN;
                 if (profile) {
+                    Runnable jvP = profileBatch == 1 ? jv1 : profileBatch == batch ? jvB : null;
+                    if (jvP == null) {
+                        float[] pxP = new float[profileBatch * per];
+                        for (int i = 0; i < pxP.length; i++) pxP[i] = pxB[i % pxB.length];
+                        jvP = () -> engine.classify(pxP, profileBatch, size);
+                    }
                     engine.profile(true);
                     int n = Math.max(3, Math.min(runs, 20));
                     // turning profiling on takes branches of the forward pass that were never taken: it is
                     // deoptimised and recompiled. Run it that way until it has settled, then count.
                     long warmEnd = System.nanoTime() + Math.max(1000, warmupMs / 2) * 1_000_000L;
-                    for (int i = 0; i < n || System.nanoTime() < warmEnd; i++) jv1.run();
+                    for (int i = 0; i < n || System.nanoTime() < warmEnd; i++) jvP.run();
                     engine.profile(true);
                     long t0 = System.nanoTime();
-                    for (int i = 0; i < n; i++) jv1.run();
+                    for (int i = 0; i < n; i++) jvP.run();
                     double wall = System.nanoTime() - t0;
                     long[] ns = engine.kernelNanos();
                     engine.profile(false);
@@ -296,6 +307,7 @@ public final class BenchMain implements Callable<Integer> {
                     other.put("pct", round(100 * (wall - sum) / wall, 1));
                     prof.put("other", other);
                     mmShare = 100 * mm / wall;
+                    r.put("profile_batch", profileBatch);
                     r.put("profile_forward_ms", round(wall / 1e6 / n, 3));
                     r.put("profile", prof);
                     r.put("matmul_attention_pct", round(mmShare, 1));
@@ -325,7 +337,7 @@ public final class BenchMain implements Callable<Integer> {
                     else
                         out.printf("jvit effective: %.1f GFLOP/s at batch 1, %.1f at batch %d%n", eff1, effB, batch);
                     if (prof != null) {
-                        out.printf("%nprofile (batch 1, %.2f ms per forward pass with profiling on):%n", (double) r.get("profile_forward_ms"));
+                        out.printf("%nprofile (batch %d, %.2f ms per forward pass with profiling on):%n", profileBatch, (double) r.get("profile_forward_ms"));
                         for (Map.Entry<String, Object> e : prof.entrySet()) {
                             @SuppressWarnings("unchecked") Map<String, Object> v = (Map<String, Object>) e.getValue();
                             out.printf("  %-18s %9.3f ms %6.1f%%%n", e.getKey(), (double) v.get("ms"), (double) v.get("pct"));

@@ -46,8 +46,15 @@ public final class PeakFlops {
     public static double measure(int threads, int millis, int repeats) {
         warmUp();
         int iters = itersFor(millis);
+        // at least `repeats` runs, and on until the best stops improving: right after a model's warm-up the
+        // JIT's queue can hold this loop at C1 for seconds (a 1-thread "peak" of 18 GFLOP/s was reported once)
         double best = 0;
-        for (int r = 0; r < repeats; r++) best = Math.max(best, run(threads, iters));
+        long deadline = System.nanoTime() + 20L * Math.max(millis, 50) * 1_000_000L * repeats;
+        for (int r = 0, stable = 0; r < repeats || (stable < 2 && System.nanoTime() < deadline); r++) {
+            double g = run(threads, iters);
+            stable = g > best * 1.03 ? 0 : stable + 1;
+            best = Math.max(best, g);
+        }
         return best;
     }
 

@@ -29,14 +29,71 @@ public final class LayerNorm {
         pool.parallelFor(tasks, t -> rows(x, ldx, y, ldy, t * ROWS_PER_TASK, Math.min(rows, (t + 1) * ROWS_PER_TASK), d, gamma, beta, eps));
     }
 
+    /**
+     * The residual connection and the next LayerNorm in one pass over the rows: x += r, then y = LN(x).
+     * The sub-layer before it (attention's projection, the MLP's fc2) stores its output to r instead of
+     * adding it to x inside the matmul, where reading x a tile at a time cost more than this stream does.
+     * r has x's stride.
+     */
+    public static void addApply(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, MemorySegment y, long ldy, int rows, int d,
+                                MemorySegment gamma, MemorySegment beta, float eps) {
+        int tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+            rows(x, r, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
+            return;
+        }
+        pool.parallelFor(tasks, t -> rows(x, r, ldx, y, ldy, t * ROWS_PER_TASK, Math.min(rows, (t + 1) * ROWS_PER_TASK), d, gamma, beta, eps));
+    }
+
+    /** x += r over {@code rows} rows of width d (the last residual connection, with no LayerNorm after it in the encoder). */
+    public static void add(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, int rows, int d) {
+        int tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+            addRows(x, r, ldx, 0, rows, d);
+            return;
+        }
+        pool.parallelFor(tasks, t -> addRows(x, r, ldx, t * ROWS_PER_TASK, Math.min(rows, (t + 1) * ROWS_PER_TASK), d));
+    }
+
+    private static void addRows(MemorySegment x, MemorySegment r, long ldx, int r0, int r1, int d) {
+        int vd = d - d % LANES;
+        for (int row = r0; row < r1; row++) {
+            long xo = (long) row * ldx * 4;
+            int i = 0;
+            for (; i < vd; i += LANES)
+                FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE)
+                        .add(FloatVector.fromMemorySegment(VectorMath.F, r, xo + i * 4L, NATIVE)).intoMemorySegment(x, xo + i * 4L, NATIVE);
+            for (; i < d; i++)
+                x.set(JAVA_FLOAT_UNALIGNED, xo + i * 4L, x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) + r.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L));
+        }
+    }
+
     static void rows(MemorySegment x, long ldx, MemorySegment y, long ldy, int r0, int r1, int d,
                      MemorySegment gamma, MemorySegment beta, float eps) {
+        rows(x, null, ldx, y, ldy, r0, r1, d, gamma, beta, eps);
+    }
+
+    /** LayerNorm of rows [r0, r1); with {@code res} non-null, x += res first (same pass as the mean). */
+    private static void rows(MemorySegment x, MemorySegment res, long ldx, MemorySegment y, long ldy, int r0, int r1, int d,
+                             MemorySegment gamma, MemorySegment beta, float eps) {
         int vd = d - d % LANES;
         for (int r = r0; r < r1; r++) {
             long xo = (long) r * ldx * 4, yo = (long) r * ldy * 4;
             FloatVector acc = FloatVector.zero(VectorMath.F);
             int i = 0;
-            for (; i < vd; i += LANES) acc = acc.add(FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE));
+            if (res != null) {
+                for (; i < vd; i += LANES) {
+                    FloatVector v = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE)
+                            .add(FloatVector.fromMemorySegment(VectorMath.F, res, xo + i * 4L, NATIVE));
+                    v.intoMemorySegment(x, xo + i * 4L, NATIVE);
+                    acc = acc.add(v);
+                }
+                for (; i < d; i++)
+                    x.set(JAVA_FLOAT_UNALIGNED, xo + i * 4L, x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) + res.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L));
+                i = vd;
+            } else {
+                for (; i < vd; i += LANES) acc = acc.add(FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE));
+            }
             float sum = acc.reduceLanes(VectorOperators.ADD);
             for (; i < d; i++) sum += x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L);
             float mean = sum / d;

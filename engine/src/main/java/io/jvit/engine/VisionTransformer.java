@@ -59,7 +59,7 @@ public final class VisionTransformer implements AutoCloseable {
 
     private Arena bufferArena = Arena.ofShared();
     private int capacityRows = -1, capacityImages = -1;
-    private MemorySegment x, xn, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
+    private MemorySegment x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
     private final float[][] patchRow;   // per worker
     private boolean closed;
 
@@ -287,21 +287,31 @@ public final class VisionTransformer implements AutoCloseable {
         done(Stage.PATCH_EMBEDDING);
 
         int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
+        boolean pending = false;   // delta holds fc2's output, not yet added to x
         for (Block blk : blocks) {
-            LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
+            // x = x + MSA(LN(x)); x = x + MLP(LN(x)): each sub-layer stores to delta, and the residual add
+            // happens in the LayerNorm pass that follows it (0-2% faster than adding inside the matmul, whose
+            // tiles read x from L2/L3 a few lines at a time)
+            if (pending) LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
+            else LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
             done(Stage.LAYER_NORM);
             blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE);
             done(Stage.QKV_MATMUL);
             attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
             done(Stage.ATTENTION);
-            blk.proj.multiply(pool, attn, dp, m, x, dp, Matmul.Epilogue.RESIDUAL);
+            blk.proj.multiply(pool, attn, dp, m, delta, dp, Matmul.Epilogue.STORE);
             done(Stage.PROJ_MATMUL);
-            LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
+            LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
             done(Stage.LAYER_NORM);
             blk.fc1.multiply(pool, xn, dp, m, hidden, hidLd, Matmul.Epilogue.GELU);
             done(Stage.MLP_FC1_GELU);
-            blk.fc2.multiply(pool, hidden, hidLd, m, x, dp, Matmul.Epilogue.RESIDUAL);
+            blk.fc2.multiply(pool, hidden, hidLd, m, delta, dp, Matmul.Epilogue.STORE);
             done(Stage.MLP_FC2);
+            pending = true;
+        }
+        if (pending) {
+            LayerNorm.add(pool, x, delta, dp, m, d);
+            done(Stage.LAYER_NORM);
         }
     }
 
@@ -346,6 +356,7 @@ public final class VisionTransformer implements AutoCloseable {
         long dp = Matmul.padCols(d);
         x = alloc(m * dp);
         xn = alloc(m * dp);
+        delta = alloc(m * dp);
         attn = alloc(m * dp);
         qkv = alloc(m * Matmul.padCols(3 * d) + Matmul.NR);
         hidden = alloc(m * Matmul.padCols(config.mlpDim()));
@@ -369,7 +380,7 @@ public final class VisionTransformer implements AutoCloseable {
     /** Bytes of activation buffers currently held (they grow with batch and tokens, linearly). */
     public long activationBytes() {
         long s = 0;
-        for (MemorySegment m : new MemorySegment[] {x, xn, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB})
+        for (MemorySegment m : new MemorySegment[] {x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB})
             if (m != null) s += m.byteSize();
         return s;
     }

@@ -85,6 +85,30 @@ class KernelsTest {
     }
 
     @Test
+    void residualAddThenLayerNormMatchesReference() {
+        Random r = new Random(5);
+        for (int d : new int[] {7, 48, 192, 768}) {
+            for (int rows : new int[] {5, 400}) {   // 400 x 768 is over LayerNorm's threshold for using the workers
+                float[] x = TestModels.randn(r, rows * d, 3), res = TestModels.randn(r, rows * d, 2);
+                float[] g = TestModels.randn(r, d, 1), b = TestModels.randn(r, d, 1);
+                float[] sum = new float[x.length], ref = new float[x.length];
+                for (int i = 0; i < x.length; i++) sum[i] = x[i] + res[i];
+                Reference.layerNorm(sum, rows, d, g, b, 1e-6f, ref);
+                try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2)) {
+                    MemorySegment xs = TestModels.seg(arena, x), rs = TestModels.seg(arena, res), ys = arena.allocate(x.length * 4L, 64);
+                    LayerNorm.addApply(pool, xs, rs, d, ys, d, rows, d, TestModels.seg(arena, g), TestModels.seg(arena, b), 1e-6f);
+                    TestModels.assertClose(sum, xs.toArray(ValueLayout.JAVA_FLOAT), 0, "x += r, d=" + d);
+                    TestModels.assertClose(ref, ys.toArray(ValueLayout.JAVA_FLOAT), 2e-6, "layernorm(x + r) d=" + d);
+                    LayerNorm.add(pool, xs, rs, d, rows, d);
+                    float[] twice = new float[x.length];
+                    for (int i = 0; i < x.length; i++) twice[i] = sum[i] + res[i];
+                    TestModels.assertClose(twice, xs.toArray(ValueLayout.JAVA_FLOAT), 0, "x += r again, d=" + d);
+                }
+            }
+        }
+    }
+
+    @Test
     void softmaxMatchesReference() {
         Random r = new Random(2);
         for (int n : new int[] {1, 2, 15, 16, 17, 197, 1000}) {
