@@ -26,6 +26,8 @@ public final class Attention implements AutoCloseable {
     static final int KB = 256;
     /** Keys transposed together by {@link #pack}. */
     private static final int TB = VectorMath.LANES;
+    /** Keys per packing task: a multiple of TB that divides KB. */
+    private static final int PACK_TOKENS = 4 * TB;
     private static final int LANES = VectorMath.LANES;
     private static final int NR = Matmul.NR;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -83,7 +85,9 @@ public final class Attention implements AutoCloseable {
         if (values.byteSize() < needV) values = arena.allocate(needV, 64);
         MemorySegment kt = keysT, vp = values;
         int pairs = images * heads;
-        run(pool, pairs, (w, bh) -> pack(qkv, ldq, kt, vp, bh, tokens, tp, width));
+        // packed in chunks of PACK_TOKENS per head, so that few heads (ViT-Ti has 3) still split evenly
+        int chunks = (tokens + PACK_TOKENS - 1) / PACK_TOKENS;
+        run(pool, pairs * chunks, (w, item) -> pack(qkv, ldq, kt, vp, item / chunks, (item % chunks) * PACK_TOKENS, tokens, tp, width));
         int qBlocks = (tokens + QB - 1) / QB;
         run(pool, pairs * qBlocks, (w, item) -> block(w, qkv, ldq, kt, vp, out, ldo, item / qBlocks, item % qBlocks, tokens, tp, width));
     }
@@ -100,13 +104,13 @@ public final class Attention implements AutoCloseable {
     private static final ThreadLocal<float[][]> STAGING = ThreadLocal.withInitial(() -> new float[1][0]);
 
     /**
-     * Copies one (image, head)'s keys, transposed per block of KB, and values into their buffers. TB key
+     * Copies PACK_TOKENS keys of one (image, head), transposed per block of KB, and their values into their buffers. TB key
      * rows at a time are copied to a heap block with vector loads, then each of the d transposed rows is
      * one gather of TB floats from it (a copy per row through MemorySegment.copy cost ~50 ns each and
      * left this pass at a fifth of attention's time). Keys past the last token are never read whole:
      * the scores of the last vector's padding columns are masked in the softmax.
      */
-    private void pack(MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, int bh, int tokens, int tp, int width) {
+    private void pack(MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, int bh, int from, int tokens, int tp, int width) {
         int b = bh / heads, h = bh % heads, d = headDim;
         float[][] st = STAGING.get();
         if (st[0].length < TB * d) st[0] = new float[TB * d];
@@ -114,29 +118,27 @@ public final class Attention implements AutoCloseable {
         long kBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
         long kCol = (width + (long) h * d) * 4, vCol = (2L * width + (long) h * d) * 4;
         boolean vectors = d % LANES == 0;
-        for (int t0 = 0; t0 < tokens; t0 += KB) {
-            int n = Math.min(KB, tokens - t0);
-            long blockOff = kBase + (long) t0 * d * 4;
-            for (int i0 = 0; i0 < n; i0 += TB) {
-                int nb = Math.min(TB, n - i0);
-                if (nb < TB) java.util.Arrays.fill(keys, 0f);
-                for (int i = 0; i < nb; i++) {
-                    long row = (long) (b * tokens + t0 + i0 + i) * ldq * 4;
-                    long vDst = vBase + (long) (t0 + i0 + i) * dPad * 4;
-                    if (vectors) {
-                        for (int j = 0; j < d; j += LANES) {
-                            FloatVector.fromMemorySegment(VectorMath.F, qkv, row + kCol + j * 4L, NATIVE).intoArray(keys, i * d + j);
-                            FloatVector.fromMemorySegment(VectorMath.F, qkv, row + vCol + j * 4L, NATIVE).intoMemorySegment(vp, vDst + j * 4L, NATIVE);
-                        }
-                    } else {
-                        MemorySegment.copy(qkv, JAVA_FLOAT_UNALIGNED, row + kCol, keys, i * d, d);
-                        MemorySegment.copy(qkv, row + vCol, vp, vDst, (long) d * 4);
+        int to = Math.min(tokens, from + PACK_TOKENS);
+        for (int t = from; t < to; t += TB) {
+            int nb = Math.min(TB, to - t);
+            if (nb < TB) java.util.Arrays.fill(keys, 0f);
+            for (int i = 0; i < nb; i++) {
+                long row = (long) (b * tokens + t + i) * ldq * 4;
+                long vDst = vBase + (long) (t + i) * dPad * 4;
+                if (vectors) {
+                    for (int j = 0; j < d; j += LANES) {
+                        FloatVector.fromMemorySegment(VectorMath.F, qkv, row + kCol + j * 4L, NATIVE).intoArray(keys, i * d + j);
+                        FloatVector.fromMemorySegment(VectorMath.F, qkv, row + vCol + j * 4L, NATIVE).intoMemorySegment(vp, vDst + j * 4L, NATIVE);
                     }
+                } else {
+                    MemorySegment.copy(qkv, JAVA_FLOAT_UNALIGNED, row + kCol, keys, i * d, d);
+                    MemorySegment.copy(qkv, row + vCol, vp, vDst, (long) d * 4);
                 }
-                for (int j = 0; j < d; j++)
-                    FloatVector.fromArray(VectorMath.F, keys, j, gatherRows, 0)
-                            .intoMemorySegment(kt, blockOff + ((long) j * KB + i0) * 4, NATIVE);
             }
+            // key t sits in block t / KB, column t % KB of that block's d x KB transposed keys
+            long blockOff = kBase + ((long) (t / KB) * KB * d + t % KB) * 4;
+            for (int j = 0; j < d; j++)
+                FloatVector.fromArray(VectorMath.F, keys, j, gatherRows, 0).intoMemorySegment(kt, blockOff + (long) j * KB * 4, NATIVE);
         }
     }
 

@@ -12,21 +12,30 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 public final class LayerNorm {
     private static final int LANES = VectorMath.LANES;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-    private static final int ROWS_PER_TASK = 16;
-    /** Below this many elements the hand-off to the workers costs more than the work (measured: ViT-Ti 197x192). */
-    private static final long PARALLEL_MIN = 1 << 18;
+    private static final int MIN_ROWS_PER_TASK = 16;
+    /**
+     * Below this many elements the hand-off to the workers costs more than the work. ViT-Ti's 198 x 192 rows
+     * take 12 us on one thread and 8 us as 4 tasks on 2 spinning workers (16-row tasks: 10 us).
+     */
+    private static final long PARALLEL_MIN = 1 << 14;
 
     private LayerNorm() {}
+
+    /** Rows per task: two tasks per worker, at least MIN_ROWS_PER_TASK rows each. */
+    private static int rowsPerTask(WorkerPool pool, int rows) {
+        int threads = pool == null ? 1 : pool.threads();
+        return Math.max(MIN_ROWS_PER_TASK, (rows + 2 * threads - 1) / (2 * threads));
+    }
 
     /** Normalises {@code rows} rows of width d; strides in floats. In-place (x == y) is allowed. */
     public static void apply(WorkerPool pool, MemorySegment x, long ldx, MemorySegment y, long ldy, int rows, int d,
                              MemorySegment gamma, MemorySegment beta, float eps) {
-        int tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+        int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
+        if (tasks == 1 || (long) rows * d < PARALLEL_MIN) {
             rows(x, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
             return;
         }
-        pool.parallelFor(tasks, t -> rows(x, ldx, y, ldy, t * ROWS_PER_TASK, Math.min(rows, (t + 1) * ROWS_PER_TASK), d, gamma, beta, eps));
+        pool.parallelFor(tasks, t -> rows(x, ldx, y, ldy, t * per, Math.min(rows, (t + 1) * per), d, gamma, beta, eps));
     }
 
     /**
@@ -37,22 +46,22 @@ public final class LayerNorm {
      */
     public static void addApply(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, MemorySegment y, long ldy, int rows, int d,
                                 MemorySegment gamma, MemorySegment beta, float eps) {
-        int tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+        int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
+        if (tasks == 1 || (long) rows * d < PARALLEL_MIN) {
             rows(x, r, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
             return;
         }
-        pool.parallelFor(tasks, t -> rows(x, r, ldx, y, ldy, t * ROWS_PER_TASK, Math.min(rows, (t + 1) * ROWS_PER_TASK), d, gamma, beta, eps));
+        pool.parallelFor(tasks, t -> rows(x, r, ldx, y, ldy, t * per, Math.min(rows, (t + 1) * per), d, gamma, beta, eps));
     }
 
     /** x += r over {@code rows} rows of width d (the last residual connection, with no LayerNorm after it in the encoder). */
     public static void add(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, int rows, int d) {
-        int tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+        int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
+        if (tasks == 1 || (long) rows * d < PARALLEL_MIN) {
             addRows(x, r, ldx, 0, rows, d);
             return;
         }
-        pool.parallelFor(tasks, t -> addRows(x, r, ldx, t * ROWS_PER_TASK, Math.min(rows, (t + 1) * ROWS_PER_TASK), d));
+        pool.parallelFor(tasks, t -> addRows(x, r, ldx, t * per, Math.min(rows, (t + 1) * per), d));
     }
 
     private static void addRows(MemorySegment x, MemorySegment r, long ldx, int r0, int r1, int d) {
