@@ -1,7 +1,6 @@
 package io.jvit.engine;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -31,7 +30,7 @@ public final class LayerNorm {
     public static void apply(WorkerPool pool, MemorySegment x, long ldx, MemorySegment y, long ldy, int rows, int d,
                              MemorySegment gamma, MemorySegment beta, float eps) {
         int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
-        if (tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
             rows(x, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
             return;
         }
@@ -47,7 +46,7 @@ public final class LayerNorm {
     public static void addApply(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, MemorySegment y, long ldy, int rows, int d,
                                 MemorySegment gamma, MemorySegment beta, float eps) {
         int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
-        if (tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
             rows(x, r, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
             return;
         }
@@ -57,7 +56,7 @@ public final class LayerNorm {
     /** x += r over {@code rows} rows of width d (the last residual connection, with no LayerNorm after it in the encoder). */
     public static void add(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, int rows, int d) {
         int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
-        if (tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
             addRows(x, r, ldx, 0, rows, d);
             return;
         }
@@ -103,7 +102,7 @@ public final class LayerNorm {
             } else {
                 for (; i < vd; i += LANES) acc = acc.add(FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE));
             }
-            float sum = acc.reduceLanes(VectorOperators.ADD);
+            float sum = VectorMath.sumLanes(acc);
             for (; i < d; i++) sum += x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L);
             float mean = sum / d;
             FloatVector vm = FloatVector.broadcast(VectorMath.F, mean);
@@ -112,7 +111,7 @@ public final class LayerNorm {
                 FloatVector c = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE).sub(vm);
                 acc = c.fma(c, acc);
             }
-            float sq = acc.reduceLanes(VectorOperators.ADD);
+            float sq = VectorMath.sumLanes(acc);
             for (; i < d; i++) {
                 float c = x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) - mean;
                 sq += c * c;

@@ -32,6 +32,22 @@ public final class VectorMath {
     private VectorMath() {}
 
     /**
+     * The sum of v's lanes in one fixed order, halves folded onto each other. reduceLanes(ADD) may add in
+     * any order: the interpreter and C1 add lane by lane, C2 as a tree, so one input gave last-bit
+     * different logits before and after the JIT had compiled the forward pass.
+     */
+    static float sumLanes(FloatVector v) {
+        if (LANES == 16) {   // constant slice origins, which C2 compiles to single permutes
+            v = v.add(v.slice(8));
+            v = v.add(v.slice(4));
+            v = v.add(v.slice(2));
+            return v.lane(0) + v.lane(1);
+        }
+        for (int half = LANES / 2; half >= 1; half /= 2) v = v.add(v.slice(half));
+        return v.lane(0);
+    }
+
+    /**
      * s[i] = 2^(s[i] * scale + bias) over n floats (n a multiple of {@link #LANES}) at byte offset off;
      * returns their sum. Arguments below -126 give 2^-126 (not 0), above 127 give 2^127.
      * Taylor polynomial of 2^r to degree 6 on [-0.5, 0.5]: relative error below 2e-7.
@@ -57,7 +73,7 @@ public final class VectorMath {
             sum = sum.add(e);
             e.intoMemorySegment(s, o, NATIVE);
         }
-        return sum.reduceLanes(VectorOperators.ADD);
+        return sumLanes(sum);
     }
 
     /** s[i] = e^(s[i] + bias) over n floats (a multiple of LANES); returns their sum. */

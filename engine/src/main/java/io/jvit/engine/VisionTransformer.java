@@ -41,7 +41,6 @@ public final class VisionTransformer implements AutoCloseable {
     private final List<String> labels;
     private final Arena arena = Arena.ofShared();
     private final WorkerPool pool;
-    private final Attention attention;
     private final PackedLinear patchEmbedding;
     private final float[] classToken, distillationToken, positionEmbedding;
     private final Block[] blocks;
@@ -53,14 +52,13 @@ public final class VisionTransformer implements AutoCloseable {
     /** Parts of the forward pass that {@link #kernelNanos()} times when profiling is on. */
     public enum Stage { PATCH_EMBEDDING, LAYER_NORM, QKV_MATMUL, ATTENTION, PROJ_MATMUL, MLP_FC1_GELU, MLP_FC2, HEAD }
 
-    private boolean profiling;
-    private final long[] stageNanos = new long[Stage.values().length];
-    private long stageStart;
-
-    private Arena bufferArena = Arena.ofShared();
-    private int capacityRows = -1, capacityImages = -1;
-    private MemorySegment x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
-    private final float[][] patchRow;   // per worker
+    private volatile boolean profiling;
+    /** Batches of at least {@code threads} images run one share per thread (system property jvit.batchSplit=false: off). */
+    private final boolean splitBatches = !"false".equals(System.getProperty("jvit.batchSplit"));
+    /** The whole pool on one batch: batch 1, small batches, features. */
+    private final Lane shared;
+    /** One per thread, each running its share of a batch alone; made on first use. */
+    private Lane[] split;
     private boolean closed;
 
     public VisionTransformer(ViTModel model, int threads) {
@@ -68,8 +66,7 @@ public final class VisionTransformer implements AutoCloseable {
         this.labels = model.labels();
         ViTWeights w = model.weights();
         this.pool = new WorkerPool(threads);
-        this.patchRow = new float[threads][0];
-        this.attention = new Attention(threads, config.heads(), config.headDim());
+        this.shared = new Lane(threads);
         // Every Linear packed at once, one per task: allocating (zero-filling, first-touch page faults)
         // costs about as much as the packing itself, and both spread over the workers this way.
         List<Linear> linears = new ArrayList<>();
@@ -112,22 +109,18 @@ public final class VisionTransformer implements AutoCloseable {
     /** Turns per-stage timing on or off (it costs two clock reads per stage) and clears the counters. */
     public synchronized void profile(boolean on) {
         profiling = on;
-        java.util.Arrays.fill(stageNanos, 0);
+        shared.clearStages();
+        if (split != null) for (Lane l : split) l.clearStages();
     }
 
-    /** Nanoseconds spent per {@link Stage} since profiling was turned on, indexed by ordinal. */
-    public synchronized long[] kernelNanos() { return stageNanos.clone(); }
-
-    private void mark() {
-        if (profiling) stageStart = System.nanoTime();
-    }
-
-    private void done(Stage s) {
-        if (profiling) {
-            long now = System.nanoTime();
-            stageNanos[s.ordinal()] += now - stageStart;
-            stageStart = now;
-        }
+    /**
+     * Nanoseconds spent per {@link Stage} since profiling was turned on, indexed by ordinal. A batch split over
+     * the threads counts the stages of the first thread's share (the shares run side by side, alike).
+     */
+    public synchronized long[] kernelNanos() {
+        long[] n = shared.stageNanos.clone();
+        if (split != null) for (int i = 0; i < n.length; i++) n[i] += split[0].stageNanos[i];
+        return n;
     }
 
     public List<String> labels() { return labels; }
@@ -160,24 +153,21 @@ public final class VisionTransformer implements AutoCloseable {
     /** Logits at another (square) input size: the position embeddings are resampled bicubically. */
     public synchronized float[] classify(float[] pixels, int images, int imageSize) {
         if (head == null) throw new IllegalStateException("model has no classification head");
-        int d = config.width(), nc = config.numClasses();
-        encode(pixels, images, imageSize);
-        int tokens = tokensFor(imageSize);
-        int dp = Matmul.padCols(d);
-        int rows = Matmul.padRows(images);
-        mark();
-        // final LayerNorm on the CLS (and distillation) tokens only: the head reads nothing else
-        gatherPrefix(images, tokens, 0, prefixIn, dp);
-        LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
-        float[] logits = headLogits(prefixIn, rows, head, logitsA);
-        if (distillationHead != null) {
-            gatherPrefix(images, tokens, 1, prefixIn, dp);
-            LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
-            float[] dist = headLogits(prefixIn, rows, distillationHead, logitsB);
-            for (int i = 0; i < logits.length; i++) logits[i] = (logits[i] + dist[i]) * 0.5f;
+        check(pixels, images, imageSize);
+        float[] logits = new float[images * config.numClasses()];
+        int t = pool.threads();
+        if (splitBatches && t > 1 && images >= t) {
+            // a share of the batch per thread, each run alone: no hand-offs between the ~100 steps of a
+            // forward pass, no step too small to split (ViT-Ti's); the weights are read once per share
+            Lane[] lanes = splitLanes();
+            positions(imageSize);   // cached before the shares read it concurrently
+            pool.run(w -> {
+                int i0 = (int) ((long) w * images / t), i1 = (int) ((long) (w + 1) * images / t);
+                lanes[w].classify(null, pixels, i0, i1 - i0, imageSize, logits);
+            });
+        } else {
+            shared.classify(pool, pixels, 0, images, imageSize, logits);
         }
-        done(Stage.HEAD);
-        assert logits.length == images * nc;
         return logits;
     }
 
@@ -187,58 +177,11 @@ public final class VisionTransformer implements AutoCloseable {
      * @return images × width
      */
     public synchronized float[] features(float[] pixels, int images, Pool pooling) {
-        int d = config.width();
-        encode(pixels, images, config.imageSize());
-        int tokens = config.tokens(), dp = Matmul.padCols(d);
-        int prefix = config.prefixTokens();
-        float[] out = new float[images * d];
-        if (pooling == Pool.CLS) {
-            gatherPrefix(images, tokens, 0, prefixIn, dp);
-            LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
-            for (int b = 0; b < images; b++)
-                MemorySegment.copy(prefixIn, JAVA_FLOAT, (long) b * dp * 4, out, b * d, d);
-        } else {
-            LayerNorm.apply(pool, x, dp, xn, dp, images * tokens, d, normGamma, normBeta, config.layerNormEps());
-            for (int b = 0; b < images; b++) {
-                for (int t = prefix; t < tokens; t++)
-                    for (int c = 0; c < d; c++)
-                        out[b * d + c] += xn.getAtIndex(JAVA_FLOAT, (long) (b * tokens + t) * dp + c);
-                for (int c = 0; c < d; c++) out[b * d + c] /= (tokens - prefix);
-            }
-        }
-        return out;
+        check(pixels, images, config.imageSize());
+        return shared.features(pool, pixels, images, pooling);
     }
 
-    private int tokensFor(int imageSize) {
-        int g = imageSize / config.patchSize();
-        return g * g + config.prefixTokens();
-    }
-
-    private float[] headLogits(MemorySegment in, int rows, PackedLinear h, MemorySegment out) {
-        int dp = Matmul.padCols(config.width());
-        MemorySegment src = in;
-        long lds = dp;
-        if (preLogits != null) {
-            preLogits.multiply(null, in, dp, rows, prefixOut, preLogits.paddedN(), Matmul.Epilogue.TANH);
-            src = prefixOut;
-            lds = preLogits.paddedN();
-        }
-        h.multiply(null, src, lds, rows, out, h.paddedN(), Matmul.Epilogue.STORE);
-        int nc = config.numClasses(), images = rows;
-        float[] logits = new float[images * nc];
-        for (int b = 0; b < images; b++) MemorySegment.copy(out, JAVA_FLOAT, (long) b * h.paddedN() * 4, logits, b * nc, nc);
-        return java.util.Arrays.copyOf(logits, logitsCount);
-    }
-
-    private int logitsCount;
-
-    private void gatherPrefix(int images, int tokens, int which, MemorySegment dst, int dp) {
-        for (int b = 0; b < images; b++)
-            MemorySegment.copy(x, (long) (b * tokens + which) * dp * 4, dst, (long) b * dp * 4, (long) dp * 4);
-    }
-
-    /** Runs patch embedding and the encoder blocks; leaves the residual stream in {@code x}. */
-    private void encode(float[] pixels, int images, int imageSize) {
+    private void check(float[] pixels, int images, int imageSize) {
         if (closed) throw new IllegalStateException("model is closed");
         ViTConfig c = config;
         if (images < 1) throw new IllegalArgumentException("batch must be >= 1, got " + images);
@@ -248,71 +191,20 @@ public final class VisionTransformer implements AutoCloseable {
         if (pixels.length != expect)
             throw new IllegalArgumentException("expected " + expect + " floats (" + images + " x " + c.channels() + " x "
                     + imageSize + " x " + imageSize + "), got " + pixels.length);
-        int tokens = tokensFor(imageSize);
-        ensureBuffers(images, tokens, imageSize);
-        logitsCount = images * c.numClasses();
-        int d = c.width(), dp = Matmul.padCols(d);
-        int grid = imageSize / c.patchSize(), np = grid * grid, prefix = c.prefixTokens();
-        int m = Matmul.padRows(images * tokens);
+    }
 
-        mark();
-        // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
-        int p = c.patchSize(), pd = c.patchDim();
-        long ldp = patchLd();
-        if (patchRow[0].length < pd) for (int i = 0; i < patchRow.length; i++) patchRow[i] = new float[pd];
-        // one row of patches per task: serial, this took long enough (~0.3 ms) for the workers to park
-        pool.parallelFor(images * grid, (worker, item) -> {
-            float[] pr = patchRow[worker];   // a patch assembled on the heap, then copied out whole (a segment copy per patch row cost ~50 ns each)
-            int b = item / grid, gy = item % grid;
-            for (int gx = 0; gx < grid; gx++) {
-                int col = 0;
-                for (int ch = 0; ch < c.channels(); ch++)
-                    for (int ky = 0; ky < p; ky++, col += p)
-                        System.arraycopy(pixels, ((b * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p, pr, col, p);
-                MemorySegment.copy(pr, 0, patches, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, pd);
-            }
-        });
-        patchEmbedding.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchOut, dp, Matmul.Epilogue.STORE);
-
-        // tokens: [CLS, (dist), patches] + position embeddings
-        MemorySegment pos = positions(imageSize);
-        for (int b = 0; b < images; b++) {
-            long rowBase = (long) b * tokens;
-            addRow(classToken, pos, 0, x, rowBase * dp, d);
-            if (distillationToken != null) addRow(distillationToken, pos, 1, x, (rowBase + 1) * dp, d);
-            for (int t = 0; t < np; t++)
-                addRows(patchOut, (long) (b * np + t) * dp, pos, prefix + t, x, (rowBase + prefix + t) * dp, d);
+    private Lane[] splitLanes() {
+        if (split == null) {
+            Lane[] l = new Lane[pool.threads()];
+            for (int i = 0; i < l.length; i++) l[i] = new Lane(1);
+            split = l;
         }
+        return split;
+    }
 
-        done(Stage.PATCH_EMBEDDING);
-
-        int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
-        boolean pending = false;   // delta holds fc2's output, not yet added to x
-        for (Block blk : blocks) {
-            // x = x + MSA(LN(x)); x = x + MLP(LN(x)): each sub-layer stores to delta, and the residual add
-            // happens in the LayerNorm pass that follows it (0-2% faster than adding inside the matmul, whose
-            // tiles read x from L2/L3 a few lines at a time)
-            if (pending) LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
-            else LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
-            done(Stage.LAYER_NORM);
-            blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE);
-            done(Stage.QKV_MATMUL);
-            attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
-            done(Stage.ATTENTION);
-            blk.proj.multiply(pool, attn, dp, m, delta, dp, Matmul.Epilogue.STORE);
-            done(Stage.PROJ_MATMUL);
-            LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
-            done(Stage.LAYER_NORM);
-            blk.fc1.multiply(pool, xn, dp, m, hidden, hidLd, Matmul.Epilogue.GELU);
-            done(Stage.MLP_FC1_GELU);
-            blk.fc2.multiply(pool, hidden, hidLd, m, delta, dp, Matmul.Epilogue.STORE);
-            done(Stage.MLP_FC2);
-            pending = true;
-        }
-        if (pending) {
-            LayerNorm.add(pool, x, delta, dp, m, d);
-            done(Stage.LAYER_NORM);
-        }
+    private int tokensFor(int imageSize) {
+        int g = imageSize / config.patchSize();
+        return g * g + config.prefixTokens();
     }
 
     private long patchLd() { return (config.patchDim() + LANES - 1) / LANES * LANES; }
@@ -344,44 +236,10 @@ public final class VisionTransformer implements AutoCloseable {
         });
     }
 
-    private void ensureBuffers(int images, int tokens, int imageSize) {
-        int rows = images * tokens;
-        int grid = imageSize / config.patchSize();
-        if (rows <= capacityRows && images <= capacityImages && images * grid * grid <= capacityRows) return;
-        bufferArena.close();
-        bufferArena = Arena.ofShared();
-        int d = config.width();
-        // slack rows: attention reads whole micro-tiles of queries past the last token
-        long m = Matmul.padRows(rows) + Attention.QB + Matmul.MR;
-        long dp = Matmul.padCols(d);
-        x = alloc(m * dp);
-        xn = alloc(m * dp);
-        delta = alloc(m * dp);
-        attn = alloc(m * dp);
-        qkv = alloc(m * Matmul.padCols(3 * d) + Matmul.NR);
-        hidden = alloc(m * Matmul.padCols(config.mlpDim()));
-        patches = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * patchLd());
-        patchOut = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * dp);
-        int pr = Matmul.padRows(images);
-        int feat = Math.max(Matmul.padCols(d), preLogits == null ? 0 : preLogits.paddedN());
-        prefixIn = alloc((long) pr * feat);
-        prefixOut = alloc((long) pr * feat);
-        int hn = head == null ? Matmul.NR : head.paddedN();
-        logitsA = alloc((long) pr * hn);
-        logitsB = alloc((long) pr * hn);
-        capacityRows = rows;
-        capacityImages = images;
-    }
-
-    private MemorySegment alloc(long floats) {
-        return bufferArena.allocate(floats * 4, 64);
-    }
-
     /** Bytes of activation buffers currently held (they grow with batch and tokens, linearly). */
-    public long activationBytes() {
-        long s = 0;
-        for (MemorySegment m : new MemorySegment[] {x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB})
-            if (m != null) s += m.byteSize();
+    public synchronized long activationBytes() {
+        long s = shared.activationBytes();
+        if (split != null) for (Lane l : split) s += l.activationBytes();
         return s;
     }
 
@@ -390,8 +248,226 @@ public final class VisionTransformer implements AutoCloseable {
         if (closed) return;
         closed = true;
         pool.close();
-        attention.close();
-        bufferArena.close();
+        shared.close();
+        if (split != null) for (Lane l : split) l.close();
         arena.close();
+    }
+
+    /**
+     * What one forward pass writes: the activation buffers (grown when a larger batch comes), attention's
+     * scratch, and the per-stage clock. The shared lane runs on the whole pool; a split lane on one thread.
+     */
+    private final class Lane {
+        private final Attention attention;
+        private final float[][] patchRow;   // per worker of the pool this lane runs on
+        private final long[] stageNanos = new long[Stage.values().length];
+        private long stageStart;
+        private Arena bufferArena = Arena.ofShared();
+        private int capacityRows = -1, capacityImages = -1;
+        private MemorySegment x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
+
+        Lane(int workers) {
+            attention = new Attention(workers, config.heads(), config.headDim());
+            patchRow = new float[workers][0];
+        }
+
+        void clearStages() { java.util.Arrays.fill(stageNanos, 0); }
+
+        private void mark() {
+            if (profiling) stageStart = System.nanoTime();
+        }
+
+        private void done(Stage s) {
+            if (profiling) {
+                long now = System.nanoTime();
+                stageNanos[s.ordinal()] += now - stageStart;
+                stageStart = now;
+            }
+        }
+
+        /** Logits of images [first, first + images) of {@code pixels} into {@code logits} (numClasses per image). */
+        void classify(WorkerPool pool, float[] pixels, int first, int images, int imageSize, float[] logits) {
+            int d = config.width(), nc = config.numClasses();
+            encode(pool, pixels, first, images, imageSize);
+            int tokens = tokensFor(imageSize);
+            int dp = Matmul.padCols(d);
+            int rows = Matmul.padRows(images);
+            mark();
+            // final LayerNorm on the CLS (and distillation) tokens only: the head reads nothing else
+            gatherPrefix(images, tokens, 0, prefixIn, dp);
+            LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+            MemorySegment out = headLogits(prefixIn, rows, head, logitsA);
+            for (int b = 0; b < images; b++) MemorySegment.copy(out, JAVA_FLOAT, (long) b * head.paddedN() * 4, logits, (first + b) * nc, nc);
+            if (distillationHead != null) {
+                gatherPrefix(images, tokens, 1, prefixIn, dp);
+                LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+                MemorySegment dist = headLogits(prefixIn, rows, distillationHead, logitsB);
+                for (int b = 0; b < images; b++)
+                    for (int i = 0; i < nc; i++) {
+                        int o = (first + b) * nc + i;
+                        logits[o] = (logits[o] + dist.getAtIndex(JAVA_FLOAT, (long) b * distillationHead.paddedN() + i)) * 0.5f;
+                    }
+            }
+            done(Stage.HEAD);
+        }
+
+        float[] features(WorkerPool pool, float[] pixels, int images, Pool pooling) {
+            int d = config.width();
+            encode(pool, pixels, 0, images, config.imageSize());
+            int tokens = config.tokens(), dp = Matmul.padCols(d);
+            int prefix = config.prefixTokens();
+            float[] out = new float[images * d];
+            if (pooling == Pool.CLS) {
+                gatherPrefix(images, tokens, 0, prefixIn, dp);
+                LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+                for (int b = 0; b < images; b++)
+                    MemorySegment.copy(prefixIn, JAVA_FLOAT, (long) b * dp * 4, out, b * d, d);
+            } else {
+                LayerNorm.apply(pool, x, dp, xn, dp, images * tokens, d, normGamma, normBeta, config.layerNormEps());
+                for (int b = 0; b < images; b++) {
+                    for (int t = prefix; t < tokens; t++)
+                        for (int c = 0; c < d; c++)
+                            out[b * d + c] += xn.getAtIndex(JAVA_FLOAT, (long) (b * tokens + t) * dp + c);
+                    for (int c = 0; c < d; c++) out[b * d + c] /= (tokens - prefix);
+                }
+            }
+            return out;
+        }
+
+        /** The head (after pre-logits, if any) on {@code rows} prefix rows; returns the segment holding the logits rows. */
+        private MemorySegment headLogits(MemorySegment in, int rows, PackedLinear h, MemorySegment out) {
+            int dp = Matmul.padCols(config.width());
+            MemorySegment src = in;
+            long lds = dp;
+            if (preLogits != null) {
+                preLogits.multiply(null, in, dp, rows, prefixOut, preLogits.paddedN(), Matmul.Epilogue.TANH);
+                src = prefixOut;
+                lds = preLogits.paddedN();
+            }
+            h.multiply(null, src, lds, rows, out, h.paddedN(), Matmul.Epilogue.STORE);
+            return out;
+        }
+
+        private void gatherPrefix(int images, int tokens, int which, MemorySegment dst, int dp) {
+            for (int b = 0; b < images; b++)
+                MemorySegment.copy(x, (long) (b * tokens + which) * dp * 4, dst, (long) b * dp * 4, (long) dp * 4);
+        }
+
+        /** Patch embedding and the encoder blocks for images [first, first + images); leaves the residual stream in {@code x}. */
+        private void encode(WorkerPool pool, float[] pixels, int first, int images, int imageSize) {
+            ViTConfig c = config;
+            int tokens = tokensFor(imageSize);
+            ensureBuffers(images, tokens, imageSize);
+            int d = c.width(), dp = Matmul.padCols(d);
+            int grid = imageSize / c.patchSize(), np = grid * grid, prefix = c.prefixTokens();
+            int m = Matmul.padRows(images * tokens);
+
+            mark();
+            // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
+            int p = c.patchSize(), pd = c.patchDim();
+            long ldp = patchLd();
+            if (patchRow[0].length < pd) for (int i = 0; i < patchRow.length; i++) patchRow[i] = new float[pd];
+            MemorySegment patchRows = patches;
+            // one row of patches per task: serial, this took long enough (~0.3 ms) for the workers to park
+            WorkerPool.ItemBody assemble = (worker, item) -> {
+                float[] pr = patchRow[worker];   // a patch assembled on the heap, then copied out whole (a segment copy per patch row cost ~50 ns each)
+                int b = item / grid, gy = item % grid;
+                for (int gx = 0; gx < grid; gx++) {
+                    int col = 0;
+                    for (int ch = 0; ch < c.channels(); ch++)
+                        for (int ky = 0; ky < p; ky++, col += p)
+                            System.arraycopy(pixels, (((first + b) * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p, pr, col, p);
+                    MemorySegment.copy(pr, 0, patchRows, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, pd);
+                }
+            };
+            if (pool == null) for (int i = 0; i < images * grid; i++) assemble.run(0, i);
+            else pool.parallelFor(images * grid, assemble);
+            patchEmbedding.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchOut, dp, Matmul.Epilogue.STORE);
+
+            // tokens: [CLS, (dist), patches] + position embeddings
+            MemorySegment pos = positions(imageSize);
+            for (int b = 0; b < images; b++) {
+                long rowBase = (long) b * tokens;
+                addRow(classToken, pos, 0, x, rowBase * dp, d);
+                if (distillationToken != null) addRow(distillationToken, pos, 1, x, (rowBase + 1) * dp, d);
+                for (int t = 0; t < np; t++)
+                    addRows(patchOut, (long) (b * np + t) * dp, pos, prefix + t, x, (rowBase + prefix + t) * dp, d);
+            }
+
+            done(Stage.PATCH_EMBEDDING);
+
+            int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
+            boolean pending = false;   // delta holds fc2's output, not yet added to x
+            for (Block blk : blocks) {
+                // x = x + MSA(LN(x)); x = x + MLP(LN(x)): each sub-layer stores to delta, and the residual add
+                // happens in the LayerNorm pass that follows it (0-2% faster than adding inside the matmul, whose
+                // tiles read x from L2/L3 a few lines at a time)
+                if (pending) LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
+                else LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
+                done(Stage.LAYER_NORM);
+                blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE);
+                done(Stage.QKV_MATMUL);
+                attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
+                done(Stage.ATTENTION);
+                blk.proj.multiply(pool, attn, dp, m, delta, dp, Matmul.Epilogue.STORE);
+                done(Stage.PROJ_MATMUL);
+                LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
+                done(Stage.LAYER_NORM);
+                blk.fc1.multiply(pool, xn, dp, m, hidden, hidLd, Matmul.Epilogue.GELU);
+                done(Stage.MLP_FC1_GELU);
+                blk.fc2.multiply(pool, hidden, hidLd, m, delta, dp, Matmul.Epilogue.STORE);
+                done(Stage.MLP_FC2);
+                pending = true;
+            }
+            if (pending) {
+                LayerNorm.add(pool, x, delta, dp, m, d);
+                done(Stage.LAYER_NORM);
+            }
+        }
+
+        private void ensureBuffers(int images, int tokens, int imageSize) {
+            int rows = images * tokens;
+            int grid = imageSize / config.patchSize();
+            if (rows <= capacityRows && images <= capacityImages && images * grid * grid <= capacityRows) return;
+            bufferArena.close();
+            bufferArena = Arena.ofShared();
+            int d = config.width();
+            // slack rows: attention reads whole micro-tiles of queries past the last token
+            long m = Matmul.padRows(rows) + Attention.QB + Matmul.MR;
+            long dp = Matmul.padCols(d);
+            x = alloc(m * dp);
+            xn = alloc(m * dp);
+            delta = alloc(m * dp);
+            attn = alloc(m * dp);
+            qkv = alloc(m * Matmul.padCols(3 * d) + Matmul.NR);
+            hidden = alloc(m * Matmul.padCols(config.mlpDim()));
+            patches = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * patchLd());
+            patchOut = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * dp);
+            int pr = Matmul.padRows(images);
+            int feat = Math.max(Matmul.padCols(d), preLogits == null ? 0 : preLogits.paddedN());
+            prefixIn = alloc((long) pr * feat);
+            prefixOut = alloc((long) pr * feat);
+            int hn = head == null ? Matmul.NR : head.paddedN();
+            logitsA = alloc((long) pr * hn);
+            logitsB = alloc((long) pr * hn);
+            capacityRows = rows;
+            capacityImages = images;
+        }
+
+        private MemorySegment alloc(long floats) {
+            return bufferArena.allocate(floats * 4, 64);
+        }
+
+        long activationBytes() {
+            long s = 0;
+            for (MemorySegment m : new MemorySegment[] {x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB})
+                if (m != null) s += m.byteSize();
+            return s;
+        }
+
+        void close() {
+            attention.close();
+            bufferArena.close();
+        }
     }
 }

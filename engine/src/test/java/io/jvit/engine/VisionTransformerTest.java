@@ -38,6 +38,32 @@ class VisionTransformerTest {
     }
 
     @Test
+    void batchSplitOverTheThreadsMatchesTheWholePoolOnTheBatch() {
+        // distilled, pre-logits: every part of the head; 5 images on 3 threads: shares of 1, 2 and 2
+        ViTConfig c = new ViTConfig(30, 6, 3, 40, 2, 5, 72, 7, 1e-12f, true, 20);
+        check(c, 5, 3);
+        try (Arena arena = Arena.ofShared()) {
+            ViTModel model = TestModels.model(arena, c, 3);
+            float[] pixels = TestModels.randn(new Random(9), 5 * 3 * 30 * 30, 1);
+            String old = System.getProperty("jvit.batchSplit");
+            System.setProperty("jvit.batchSplit", "false");
+            VisionTransformer whole;
+            try {
+                whole = new VisionTransformer(model, 3);
+            } finally {
+                if (old == null) System.clearProperty("jvit.batchSplit");
+                else System.setProperty("jvit.batchSplit", old);
+            }
+            try (VisionTransformer split = new VisionTransformer(model, 3); whole) {
+                // the same arithmetic row by row, whichever thread runs it
+                assertArrayEquals(whole.classify(pixels, 5), split.classify(pixels, 5));
+                float[] larger = TestModels.randn(new Random(10), 5 * 3 * 36 * 36, 1);
+                assertArrayEquals(whole.classify(larger, 5, 36), split.classify(larger, 5, 36));
+            }
+        }
+    }
+
+    @Test
     void otherImageSizeResamplesPositions() {
         ViTConfig c = new ViTConfig(32, 8, 3, 32, 1, 2, 64, 5, 1e-6f, false, 0);
         try (Arena arena = Arena.ofShared(); VisionTransformer vt = new VisionTransformer(TestModels.model(arena, c, 1), 2)) {
