@@ -35,9 +35,10 @@ final class KernelBench {
     }
 
     /** Median and best GFLOP/s of a case: warm-up for {@code warmMs}, then {@code samples} samples of >= {@code sampleMs}. */
-    record Result(String name, int threads, double median, double best, double msPerCall, double gbps, long heapPerCall) {}
+    /** pctOfPeak: median over the samples of the kernel's rate over the peak probe run just before it (NaN without one). */
+    record Result(String name, int threads, double median, double best, double msPerCall, double gbps, long heapPerCall, double pctOfPeak) {}
 
-    static Result measure(KernelCases.Case c, int threads, int warmMs, int samples, int sampleMs) {
+    static Result measure(KernelCases.Case c, int threads, int warmMs, int samples, int sampleMs, int probeMs) {
         KernelCases.warm(c, 10, warmMs, 10_000);
         long end = System.nanoTime() + warmMs * 1_000_000L;
         int calls = 0;
@@ -48,20 +49,27 @@ final class KernelBench {
         } while (System.nanoTime() < end || calls < 2);
         double perCall = (double) (System.nanoTime() - t0) / calls;
         int reps = (int) Math.max(1, Math.ceil(sampleMs * 1e6 / perCall));
-        double[] g = new double[samples], msc = new double[samples];
+        double[] g = new double[samples], msc = new double[samples], pct = new double[samples];
         for (int s = 0; s < samples; s++) {
+            // this host's speed drifts by up to 1.5x within a minute: each sample is set against a short
+            // peak probe run right before it, not against one probe from the start of the run
+            double pk = probeMs > 0 ? PeakFlops.sample(threads, probeMs) : Double.NaN;
             long a = System.nanoTime();
             for (int i = 0; i < reps; i++) c.run();
             double ns = (double) (System.nanoTime() - a) / reps;
             g[s] = c.flops() / ns;
             msc[s] = ns / 1e6;
+            pct[s] = 100 * g[s] / pk;
         }
         double med = Stats.median(g);
         double gbps = c.bytes() > 0 ? c.bytes() / (Stats.median(msc) * 1e6) : Double.NaN;
         // a compiled kernel allocates nothing: heap bytes per call (caller and pool workers) after the timing
         long heap = new Stats.Allocation("jvit-worker").perCall(c::run, Math.max(1, Math.min(reps, 20)));
-        return new Result(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps, heap);
+        return new Result(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps, heap, probeMs > 0 ? Stats.median(pct) : Double.NaN);
     }
+
+    /** Length of the peak probe before each sample: a tenth of --peak-ms, at least 20 ms (0: no probe). */
+    private int probeMs() { return peakMs <= 0 ? 0 : Math.max(20, peakMs / 10); }
 
     int run() throws Exception {
         List<Integer> tcounts = threads == 1 ? List.of(1) : List.of(1, threads);
@@ -78,7 +86,7 @@ final class KernelBench {
         for (int t : tcounts) {
             for (int[] s : MATMUL_SHAPES) {
                 try (KernelCases.Case c = new KernelCases.MatmulCase(s[0], s[1], s[2], t, KernelCases.epilogueFor(s[1], s[2], WIDTH))) {
-                    Result r = measure(c, t, 300, 5, 150);
+                    Result r = measure(c, t, 300, 5, 150, probeMs());
                     results.add(r);
                     matmulByThreads.computeIfAbsent(t, k -> new ArrayList<>()).add(r.median());
                     print(r, peak.get(t));
@@ -89,7 +97,7 @@ final class KernelBench {
             KernelCases.warmAttention(t);
             for (int tokens : ATTENTION_TOKENS) {
                 try (KernelCases.Case c = new KernelCases.AttentionCase(tokens, HEADS, HEAD_DIM, t)) {
-                    Result r = measure(c, t, 300, tokens >= 4096 ? 3 : 5, 150);
+                    Result r = measure(c, t, 300, tokens >= 4096 ? 3 : 5, 150, probeMs());
                     results.add(r);
                     print(r, peak.get(t));
                 }
@@ -97,14 +105,14 @@ final class KernelBench {
         }
         for (int t : tcounts) {
             try (KernelCases.Case c = new KernelCases.LayerNormCase(197, WIDTH, t)) {
-                Result r = measure(c, t, 200, 5, 100);
+                Result r = measure(c, t, 200, 5, 100, probeMs());
                 results.add(r);
                 print(r, peak.get(t));
             }
         }
         for (int n : new int[] {197, 1370}) {
             try (KernelCases.Case c = new KernelCases.SoftmaxCase(Math.min(n, 256), n)) {
-                Result r = measure(c, 1, 200, 5, 100);
+                Result r = measure(c, 1, 200, 5, 100, probeMs());
                 results.add(r);
                 print(r, peak.get(1));
             }
@@ -138,7 +146,7 @@ final class KernelBench {
                 m.put("gflops", round1(r.median()));
                 m.put("gflops_best", round1(r.best()));
                 double p = peak.get(r.threads());
-                m.put("pct_of_peak", Double.isNaN(p) ? null : round1(100 * r.median() / p));
+                m.put("pct_of_peak", Double.isNaN(r.pctOfPeak()) ? null : round1(r.pctOfPeak()));
                 m.put("ms_per_call", BenchMain.round(r.msPerCall(), 4));
                 if (!Double.isNaN(r.gbps())) m.put("gbps", round1(r.gbps()));
                 m.put("heap_bytes_per_call", r.heapPerCall());
@@ -170,7 +178,7 @@ final class KernelBench {
     private void print(Result r, double peak) {
         if (json) return;
         out.printf("%-40s %3d %9.1f %9.1f %6s%% %10.3f %8s %12d%n", r.name(), r.threads(), r.median(), r.best(),
-                Double.isNaN(peak) ? "-" : String.format("%.0f", 100 * r.median() / peak), r.msPerCall(),
+                Double.isNaN(r.pctOfPeak()) ? "-" : String.format("%.0f", r.pctOfPeak()), r.msPerCall(),
                 Double.isNaN(r.gbps()) ? "" : String.format("%.1f", r.gbps()), r.heapPerCall());
         out.flush();
     }

@@ -47,7 +47,7 @@ final class MemoryBench {
         double matmul = 0;
         for (int[] s : KernelBench.MATMUL_SHAPES)
             try (KernelCases.Case c = new KernelCases.MatmulCase(s[0], s[1], s[2], threads, KernelCases.epilogueFor(s[1], s[2], width))) {
-                matmul += KernelBench.measure(c, threads, 200, 3, 100).median() / KernelBench.MATMUL_SHAPES.length;
+                matmul += KernelBench.measure(c, threads, 200, 3, 100, 0).median() / KernelBench.MATMUL_SHAPES.length;
             }
         if (!json) {
             out.printf("attention alone (1 image, %d heads x %d, %d thread%s): native memory held by the attention object, heap allocated per call%n",
@@ -66,7 +66,7 @@ final class MemoryBench {
                 long grown = Stats.offHeapOrAnon() - d0;
                 KernelCases.warm(c, 3, 300, 10_000);
                 long heap = new Stats.Allocation("jvit-worker").perCall(c::run, tokens >= 4096 ? 2 : 5);
-                double g = KernelBench.measure(c, threads, 100, tokens >= 4096 ? 2 : 3, 100).median();
+                double g = KernelBench.measure(c, threads, 100, tokens >= 4096 ? 2 : 3, 100, 0).median();
                 long keys = Attention.keyBufferBytes(1, tokens, width);
                 long engine = c.engineBytes();
                 long nn = (long) heads * tokens * tokens * 4;

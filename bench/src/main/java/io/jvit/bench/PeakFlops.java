@@ -58,6 +58,15 @@ public final class PeakFlops {
         return best;
     }
 
+    private static final java.util.Map<Integer, Integer> ITERS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** One run of about {@code millis} ms on {@code threads} threads (after {@link #measure} has warmed the loop): GFLOP/s. */
+    public static double sample(int threads, int millis) {
+        warmUp();
+        int iters = ITERS.computeIfAbsent(millis, PeakFlops::itersFor);
+        return run(threads, iters);
+    }
+
     private static boolean warm;
 
     private static synchronized void warmUp() {

@@ -3,6 +3,7 @@ package io.jvit.engine;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -37,15 +38,16 @@ public final class VectorMath {
      * different logits before and after the JIT had compiled the forward pass.
      */
     static float sumLanes(FloatVector v) {
-        if (LANES == 16) {   // constant slice origins, which C2 compiles to single permutes
-            v = v.add(v.slice(8));
-            v = v.add(v.slice(4));
-            v = v.add(v.slice(2));
-            return v.lane(0) + v.lane(1);
-        }
-        for (int half = LANES / 2; half >= 1; half /= 2) v = v.add(v.slice(half));
-        return v.lane(0);
+        // constant shuffles (C2 compiles each to one permute; slice(n) was not intrinsified and allocated)
+        if (LANES >= 16) v = v.add(v.rearrange(SWAP8));
+        if (LANES >= 8) v = v.add(v.rearrange(SWAP4));
+        if (LANES >= 4) v = v.add(v.rearrange(SWAP2));
+        return v.lane(0) + v.lane(1);
     }
+
+    private static final VectorShuffle<Float> SWAP8 = LANES >= 16 ? VectorShuffle.fromOp(F, i -> i ^ 8) : null;
+    private static final VectorShuffle<Float> SWAP4 = LANES >= 8 ? VectorShuffle.fromOp(F, i -> i ^ 4) : null;
+    private static final VectorShuffle<Float> SWAP2 = LANES >= 4 ? VectorShuffle.fromOp(F, i -> i ^ 2) : null;
 
     /**
      * s[i] = 2^(s[i] * scale + bias) over n floats (n a multiple of {@link #LANES}) at byte offset off;
