@@ -53,7 +53,16 @@ final class KernelBench {
         for (int s = 0; s < samples; s++) {
             // this host's speed drifts by up to 1.5x within a minute: each sample is set against a short
             // peak probe run right before it, not against one probe from the start of the run
-            double pk = probeMs > 0 ? PeakFlops.sample(threads, probeMs) : Double.NaN;
+            // (after a pause: the kernel's workers spin for 2 ms after each call and would share the cores with the probe)
+            double pk = Double.NaN;
+            if (probeMs > 0) {
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                pk = PeakFlops.sample(threads, probeMs);
+            }
             long a = System.nanoTime();
             for (int i = 0; i < reps; i++) c.run();
             double ns = (double) (System.nanoTime() - a) / reps;
@@ -68,8 +77,8 @@ final class KernelBench {
         return new Result(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps, heap, probeMs > 0 ? Stats.median(pct) : Double.NaN);
     }
 
-    /** Length of the peak probe before each sample: a tenth of --peak-ms, at least 20 ms (0: no probe). */
-    private int probeMs() { return peakMs <= 0 ? 0 : Math.max(20, peakMs / 10); }
+    /** Length of the peak probe before each sample: a fifth of --peak-ms, at least 50 ms (0: no probe). */
+    private int probeMs() { return peakMs <= 0 ? 0 : Math.max(50, peakMs / 5); }
 
     int run() throws Exception {
         List<Integer> tcounts = threads == 1 ? List.of(1) : List.of(1, threads);
@@ -129,7 +138,7 @@ final class KernelBench {
                     attentionRatios(results, t, mm));
         }
         if (!json) {
-            out.println("matmul epilogues as in the forward pass: qkv store, proj and fc2 residual, fc1 GELU; M = 197 (padded to "
+            out.println("matmul epilogues as in the forward pass: qkv, proj and fc2 store (the residual add is in the next LayerNorm), fc1 GELU; M = 197 (padded to "
                     + Matmul.padRows(197) + " inside; only 197 rows counted).");
             out.println("layernorm: 8 FLOP/element counted; softmax: 20 (exp's polynomial included), rows x n one thread.");
         } else {

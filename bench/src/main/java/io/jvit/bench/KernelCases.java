@@ -105,9 +105,8 @@ public final class KernelCases {
 
     /** The epilogue the forward pass uses for a weight of K inputs and N outputs of a ViT of width d. */
     public static Matmul.Epilogue epilogueFor(int k, int n, int d) {
-        if (n == 3 * d) return Matmul.Epilogue.STORE;        // qkv
-        if (k == d && n > d) return Matmul.Epilogue.GELU;   // fc1
-        return Matmul.Epilogue.RESIDUAL;                   // proj, fc2
+        if (k == d && n > d && n != 3 * d) return Matmul.Epilogue.GELU;   // fc1
+        return Matmul.Epilogue.STORE;   // qkv; proj and fc2 too: their residual add happens in the next LayerNorm pass
     }
 
     /** C[M x N] = epilogue(A[M x K] W^T + b) with W packed as at model load. */
