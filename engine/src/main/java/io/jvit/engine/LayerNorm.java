@@ -26,15 +26,26 @@ public final class LayerNorm {
         return Math.max(MIN_ROWS_PER_TASK, (rows + 2 * threads - 1) / (2 * threads));
     }
 
+    /** Rows [r0, r1) of one pass. */
+    @FunctionalInterface
+    private interface RowRange {
+        void run(int r0, int r1);
+    }
+
+    /** Runs {@code body} over all rows: on this thread when small, else in tasks on the workers. */
+    private static void forRows(WorkerPool pool, int rows, int d, RowRange body) {
+        int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
+        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
+            body.run(0, rows);
+            return;
+        }
+        pool.parallelFor(tasks, t -> body.run(t * per, Math.min(rows, (t + 1) * per)));
+    }
+
     /** Normalises {@code rows} rows of width d; strides in floats. In-place (x == y) is allowed. */
     public static void apply(WorkerPool pool, MemorySegment x, long ldx, MemorySegment y, long ldy, int rows, int d,
                              MemorySegment gamma, MemorySegment beta, float eps) {
-        int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
-        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
-            rows(x, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
-            return;
-        }
-        pool.parallelFor(tasks, t -> rows(x, ldx, y, ldy, t * per, Math.min(rows, (t + 1) * per), d, gamma, beta, eps));
+        forRows(pool, rows, d, (r0, r1) -> rows(x, null, ldx, y, ldy, r0, r1, d, gamma, beta, eps));
     }
 
     /**
@@ -45,22 +56,12 @@ public final class LayerNorm {
      */
     public static void addApply(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, MemorySegment y, long ldy, int rows, int d,
                                 MemorySegment gamma, MemorySegment beta, float eps) {
-        int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
-        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
-            rows(x, r, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
-            return;
-        }
-        pool.parallelFor(tasks, t -> rows(x, r, ldx, y, ldy, t * per, Math.min(rows, (t + 1) * per), d, gamma, beta, eps));
+        forRows(pool, rows, d, (r0, r1) -> rows(x, r, ldx, y, ldy, r0, r1, d, gamma, beta, eps));
     }
 
     /** x += r over {@code rows} rows of width d (the last residual connection, with no LayerNorm after it in the encoder). */
     public static void add(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, int rows, int d) {
-        int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
-        if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
-            addRows(x, r, ldx, 0, rows, d);
-            return;
-        }
-        pool.parallelFor(tasks, t -> addRows(x, r, ldx, t * per, Math.min(rows, (t + 1) * per), d));
+        forRows(pool, rows, d, (r0, r1) -> addRows(x, r, ldx, r0, r1, d));
     }
 
     private static void addRows(MemorySegment x, MemorySegment r, long ldx, int r0, int r1, int d) {
@@ -74,11 +75,6 @@ public final class LayerNorm {
             for (; i < d; i++)
                 x.set(JAVA_FLOAT_UNALIGNED, xo + i * 4L, x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) + r.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L));
         }
-    }
-
-    static void rows(MemorySegment x, long ldx, MemorySegment y, long ldy, int r0, int r1, int d,
-                     MemorySegment gamma, MemorySegment beta, float eps) {
-        rows(x, null, ldx, y, ldy, r0, r1, d, gamma, beta, eps);
     }
 
     /** LayerNorm of rows [r0, r1); with {@code res} non-null, x += res first (same pass as the mean). */
