@@ -1,0 +1,77 @@
+package io.jvit.engine;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * How many rows one matmul task should cover, measured as the engine meets it: enough different weights
+ * (~400 MB) that each call's panels stream from DRAM, as a ViT's do. Row-chunk sizes alternate in one
+ * process, each round read as ratios to the first size, so a drifting machine hurts all alike. Not a
+ * test: run with
+ * <pre>
+ * java --add-modules jdk.incubator.vector -cp engine/target/classes:engine/target/test-classes \
+ *     io.jvit.engine.MatmulTaskBench K N threads chunk[,chunk...] [rounds]     # e.g. 768 2304 2 60,198
+ * </pre>
+ * M is 198 (ViT/16 at 224 px, padded), or -DM=rows. Prints GFLOP/s per chunk size and round, and the ratio
+ * to the first chunk size.
+ * It is the measurement behind {@link Matmul#MAX_ROW_CHUNK} (docs/BENCHMARKS.md, second round of 2026-11-26).
+ */
+public final class MatmulTaskBench {
+    private static MemorySegment random(Arena arena, long floats, int seed) {
+        MemorySegment s = arena.allocate(floats * 4, 64);
+        for (long i = 0; i < floats; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, ((i * 31 + seed) % 17) * 0.01f - 0.08f);
+        return s;
+    }
+
+    /** C = A W^T + b with tasks of (panel, {@code chunk} rows), as {@link Matmul#multiply} runs them. */
+    private static void multiply(WorkerPool pool, MemorySegment a, long lda, int m, PackedMatrix w, MemorySegment c, long ldc, int chunk) {
+        int rowChunks = (m + chunk - 1) / chunk, tiles = rowChunks * w.panels();
+        pool.parallelFor(tiles, t -> {
+            int panel = t / rowChunks, r0 = t % rowChunks * chunk, r1 = Math.min(m, r0 + chunk);
+            long bOff = w.panelOffset(panel), colOff = (long) panel * Matmul.NR * 4;
+            for (int k0 = 0; k0 < w.k(); k0 += Matmul.KC) {
+                int kb = Math.min(Matmul.KC, w.k() - k0);
+                Matmul.blockRows(a, lda, r0, r1, k0, kb, w.data(), bOff + (long) k0 * Matmul.NR * 4, k0 == 0, c, ldc, colOff);
+            }
+            Matmul.finish(c, ldc, r0, r1, colOff, w.bias(), Matmul.Epilogue.STORE);
+        });
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 4) {
+            System.err.println("usage: MatmulTaskBench K N threads chunk[,chunk...] [rounds]");
+            System.exit(2);
+        }
+        int k = Integer.parseInt(args[0]), n = Integer.parseInt(args[1]), threads = Integer.parseInt(args[2]);
+        String[] chunks = args[3].split(",");
+        int rounds = args.length > 4 ? Integer.parseInt(args[4]) : 8;
+        int m = Matmul.padRows(Integer.getInteger("M", 198));
+        int panels = Matmul.padCols(n) / Matmul.NR;
+        int weights = (int) (400_000_000L / ((long) k * panels * Matmul.NR * 4)) + 1;
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads)) {
+            MemorySegment a = random(arena, (long) m * k, 1), c = random(arena, (long) m * panels * Matmul.NR, 3);
+            PackedMatrix[] w = new PackedMatrix[weights];
+            for (int i = 0; i < weights; i++)
+                w[i] = new PackedMatrix(n, k, panels, random(arena, (long) panels * k * Matmul.NR, i), random(arena, (long) panels * Matmul.NR, 7));
+            System.out.printf("M=%d K=%d N=%d, %d threads, %d weights streamed from memory in turn%n", m, k, n, threads, weights);
+            for (String cs : chunks) {   // the JIT: the interpreter runs vector code ~1000x slower
+                long t0 = System.nanoTime(), calls = 0;
+                while (System.nanoTime() - t0 < 1_500_000_000L) multiply(pool, a, k, m, w[(int) (calls++ % weights)], c, (long) panels * Matmul.NR, Matmul.padRows(Integer.parseInt(cs)));
+            }
+            for (int round = 0; round < rounds; round++) {
+                StringBuilder line = new StringBuilder("round " + round + ":");
+                double first = 0;
+                for (String cs : chunks) {
+                    int chunk = Matmul.padRows(Integer.parseInt(cs));
+                    long calls = 0, t0 = System.nanoTime();
+                    while (System.nanoTime() - t0 < 300_000_000L) multiply(pool, a, k, m, w[(int) (calls++ % weights)], c, (long) panels * Matmul.NR, chunk);
+                    double gflops = calls * 2.0 * m * k * n / (System.nanoTime() - t0);
+                    if (first == 0) first = gflops;
+                    line.append(String.format("  rows %d: %.0f GFLOP/s (x%.3f)", chunk, gflops, gflops / first));
+                }
+                System.out.println(line);
+            }
+        }
+    }
+}
