@@ -34,8 +34,10 @@ final class KernelBench {
         this.json = json;
     }
 
-    /** Median and best GFLOP/s of a case: warm-up for {@code warmMs}, then {@code samples} samples of >= {@code sampleMs}. */
-    /** pctOfPeak: median over the samples of the kernel's rate over the peak probe run just before it (NaN without one). */
+    /**
+     * Median and best GFLOP/s of a case: warm-up for {@code warmMs}, then {@code samples} samples of >= {@code sampleMs}.
+     * pctOfPeak: median over the samples of the kernel's rate over the peak probe run just before it (NaN without one).
+     */
     record Result(String name, int threads, double median, double best, double msPerCall, double gbps, long heapPerCall, double pctOfPeak) {}
 
     static Result measure(KernelCases.Case c, int threads, int warmMs, int samples, int sampleMs, int probeMs) {
@@ -98,7 +100,7 @@ final class KernelBench {
                     Result r = measure(c, t, 300, 5, 150, probeMs());
                     results.add(r);
                     matmulByThreads.computeIfAbsent(t, k -> new ArrayList<>()).add(r.median());
-                    print(r, peak.get(t));
+                    print(r);
                 }
             }
         }
@@ -108,7 +110,7 @@ final class KernelBench {
                 try (KernelCases.Case c = new KernelCases.AttentionCase(tokens, HEADS, HEAD_DIM, t)) {
                     Result r = measure(c, t, 300, tokens >= 4096 ? 3 : 5, 150, probeMs());
                     results.add(r);
-                    print(r, peak.get(t));
+                    print(r);
                 }
             }
         }
@@ -116,14 +118,14 @@ final class KernelBench {
             try (KernelCases.Case c = new KernelCases.LayerNormCase(197, WIDTH, t)) {
                 Result r = measure(c, t, 200, 5, 100, probeMs());
                 results.add(r);
-                print(r, peak.get(t));
+                print(r);
             }
         }
         for (int n : new int[] {197, 1370}) {
             try (KernelCases.Case c = new KernelCases.SoftmaxCase(Math.min(n, 256), n)) {
                 Result r = measure(c, 1, 200, 5, 100, probeMs());
                 results.add(r);
-                print(r, peak.get(1));
+                print(r);
             }
         }
         // attention against the matmul at the same thread count (issue target: >= 50%)
@@ -154,7 +156,6 @@ final class KernelBench {
                 m.put("threads", r.threads());
                 m.put("gflops", round1(r.median()));
                 m.put("gflops_best", round1(r.best()));
-                double p = peak.get(r.threads());
                 m.put("pct_of_peak", Double.isNaN(r.pctOfPeak()) ? null : round1(r.pctOfPeak()));
                 m.put("ms_per_call", BenchMain.round(r.msPerCall(), 4));
                 if (!Double.isNaN(r.gbps())) m.put("gbps", round1(r.gbps()));
@@ -184,7 +185,7 @@ final class KernelBench {
         return b.toString();
     }
 
-    private void print(Result r, double peak) {
+    private void print(Result r) {
         if (json) return;
         out.printf("%-40s %3d %9.1f %9.1f %6s%% %10.3f %8s %12d%n", r.name(), r.threads(), r.median(), r.best(),
                 Double.isNaN(r.pctOfPeak()) ? "-" : String.format("%.0f", r.pctOfPeak()), r.msPerCall(),
