@@ -21,6 +21,7 @@ pair <name>.input.bin (float32 LE [1,3,224,224], randn seed 1) / <name>.logits.b
 
 import argparse
 import collections
+import inspect
 import json
 import os
 import sys
@@ -97,10 +98,21 @@ def main():
             import onnx
             t0 = time.time()
             op = os.path.join(args.out, name + ".onnx")
-            torch.onnx.export(
-                m, (x,), op, export_params=True, opset_version=17, do_constant_folding=True,
-                input_names=["pixel_values"], output_names=["logits"],
-                dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}})
+            kw = dict(export_params=True, opset_version=17, do_constant_folding=True,
+                      input_names=["pixel_values"], output_names=["logits"],
+                      dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}})
+            # PyTorch >= 2.9 exports through dynamo by default; the TorchScript exporter (the only
+            # one in Debian's 1.13) gives the same graph on every version, so ask for it by name.
+            if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+                kw["dynamo"] = False
+            try:
+                torch.onnx.export(m, (x,), op, **kw)
+            except Exception as e:  # a PyTorch that dropped the TorchScript exporter: its default
+                if "dynamo" not in kw:
+                    raise
+                log("%s: TorchScript export failed (%s); trying dynamo" % (name, str(e).splitlines()[0]))
+                del kw["dynamo"]
+                torch.onnx.export(m, (x,), op, **kw)
             onnx.checker.check_model(op)
             entry["onnx"] = name + ".onnx"
             log("%s: onnx %.1f MB, checker ok (%.1fs)" % (name, os.path.getsize(op) / 1e6, time.time() - t0))
