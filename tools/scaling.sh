@@ -10,6 +10,7 @@
 #      MODELS     folder of tools/make_bench_models.py output (made there if missing: needs torch)
 #      PYTHON     the Python with torch (default python3)
 #      SCALING_MODELS  which models, in order (default "b ti s")
+#      SCALING_GAP_MS  pause between timed runs (default 20)
 # Writes OUT/scaling.jsonl (one `jvit bench --json` object per cell, plus "host"), OUT/scaling.md
 # (a table) and OUT/log.txt. A cell that fails or times out is logged and skipped.
 set -uo pipefail
@@ -74,7 +75,7 @@ for k in "${SEL[@]}"; do
     # fewer timed runs for the big model on few threads, so the whole table fits a short lease
     runs=20; bruns=4; [ "$k" = b ] && [ "$t" -le 2 ] && { runs=10; bruns=3; }
     args=(--model "$st" --threads "$t" --batch "$b" --runs "$runs" --batch-runs "$bruns" --warmup 2
-          --warmup-ms 1500 --gap-ms 20 --json)
+          --warmup-ms 1500 --gap-ms "${SCALING_GAP_MS:-20}" --json)
     [ -f "$ox" ] && args+=(--compare-onnx "$ox")
     log "${NAME[$k]} threads $t batch $b"
     line=$(timeout 150 "$JAVA" "${JVM[@]}" -cp "$CP" io.jvit.bench.BenchMain "${args[@]}" 2>>"$LOG" | tail -1)
