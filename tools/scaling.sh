@@ -66,7 +66,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 JVM=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
-     -XX:+UseParallelGC -Xmn16m -Xss4m)
+     -XX:+UseParallelGC -Xmn8m -Xss4m)
 for k in "${SEL[@]}"; do
   st="$MODELS/${NAME[$k]}.safetensors"; ox="$MODELS/${NAME[$k]}.onnx"
   [ -f "$st" ] || { log "skip ${NAME[$k]}: no weights"; continue; }

@@ -26,9 +26,21 @@ public interface PackedLinear {
 
     /** Packs a Linear in the form its dtype calls for. */
     static PackedLinear pack(Linear l, Arena arena) {
-        return switch (l.dtype()) {
+        PackedLinear p = switch (l.dtype()) {
             case F32 -> PackedMatrix.pack(l, arena);
             case I8 -> PackedInt8Matrix.pack(l, arena); // int8 kernels: see Int8Matmul (W8A32 default, W8A8 option)
         };
+        dropResidentPages(l.weight());
+        return p;
+    }
+
+    /**
+     * The packed copy replaces its source: pages of a read-only file mapping leave the process's resident
+     * set as soon as a weight is packed (they come back from the page cache if read again), so loading
+     * never holds the whole mapped file and the whole packed copy at once. Other segments are left alone:
+     * dropping the pages of a private or anonymous mapping would lose data.
+     */
+    static void dropResidentPages(MemorySegment source) {
+        if (source.isMapped() && source.isReadOnly()) source.unload();
     }
 }

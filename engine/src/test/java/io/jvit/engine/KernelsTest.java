@@ -214,4 +214,37 @@ class KernelsTest {
         java.util.Arrays.fill(flat, 0.25f);
         for (float f : PositionEmbedding.resample(flat, 1, 4, 7, 2)) assertEquals(0.25f, f, 1e-6);
     }
+
+    /**
+     * Packing drops the source's pages when it is a read-only file mapping (the packed copy replaces it), and
+     * only then: the mapping still reads the file's values afterwards, and a private writable mapping keeps
+     * its in-memory changes (dropping its pages would silently revert them to the file).
+     */
+    @Test
+    void packingFromMappedWeightsKeepsTheirContents(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        int n = 70, k = 300;
+        Random r = new Random(11);
+        float[] w = TestModels.randn(r, n * k, 1);
+        java.nio.file.Path f = dir.resolve("w.bin");
+        java.nio.ByteBuffer bb = java.nio.ByteBuffer.allocate(w.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (float x : w) bb.putFloat(x);
+        java.nio.file.Files.write(f, bb.array());
+        try (Arena arena = Arena.ofShared();
+             var ch = java.nio.channels.FileChannel.open(f, java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+            MemorySegment heap = arena.allocate((long) w.length * 4, 64);
+            MemorySegment.copy(w, 0, heap, ValueLayout.JAVA_FLOAT, 0, w.length);
+            PackedMatrix expected = PackedMatrix.pack(Linear.f32(n, k, heap, null), arena);
+
+            MemorySegment ro = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, (long) w.length * 4, arena);
+            PackedMatrix fromMap = (PackedMatrix) PackedLinear.pack(Linear.f32(n, k, ro, null), arena);
+            assertEquals(-1, expected.data().mismatch(fromMap.data()), "packed from a read-only mapping");
+            for (int i = 0; i < w.length; i += 997) assertEquals(w[i], ro.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i));
+
+            MemorySegment priv = ch.map(java.nio.channels.FileChannel.MapMode.PRIVATE, 0, (long) w.length * 4, arena);
+            for (int i = 0; i < w.length; i++) priv.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, 2 * w[i]);
+            PackedLinear.pack(Linear.f32(n, k, priv, null), arena);
+            for (int i = 0; i < w.length; i += 997)
+                assertEquals(2 * w[i], priv.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i), "private mapping changed at " + i);
+        }
+    }
 }
