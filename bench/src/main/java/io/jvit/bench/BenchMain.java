@@ -51,6 +51,10 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--warmup-ms", paramLabel = "MS", description = "Keep warming up (both engines, interleaved) until jvit has run this long: the JIT needs it (default ${DEFAULT-VALUE}).")
     int warmupMs = 3000;
 
+    @Option(names = "--jit-wait-ms", paramLabel = "MS", description = "After the warm-up, keep warming up until the JIT has been quiet for 2 s "
+            + "(its compiler threads take cores from the engines), at most this long (default ${DEFAULT-VALUE}; 0: do not wait).")
+    int jitWaitMs = 30000;
+
     @Option(names = "--runs", paramLabel = "N", description = "Timed batch-1 runs of each engine; median and min reported (default ${DEFAULT-VALUE}).")
     int runs = 30;
 
@@ -128,6 +132,7 @@ public final class BenchMain implements Callable<Integer> {
         if (batchRuns < 1) throw new CliException(Exit.USAGE, "--batch-runs must be >= 1, got " + batchRuns);
         if (warmup < 0) throw new CliException(Exit.USAGE, "--warmup must be >= 0, got " + warmup);
         if (warmupMs < 0) throw new CliException(Exit.USAGE, "--warmup-ms must be >= 0, got " + warmupMs);
+        if (jitWaitMs < 0) throw new CliException(Exit.USAGE, "--jit-wait-ms must be >= 0, got " + jitWaitMs);
         if (peakMs < 0 || gapMs < 0) throw new CliException(Exit.USAGE, "--peak-ms and --gap-ms must be >= 0");
         int modes = (kernels ? 1 : 0) + (memory ? 1 : 0) + (load ? 1 : 0);
         if (modes > 1) throw new CliException(Exit.USAGE, "choose one of --kernels, --memory, --load");
@@ -226,6 +231,24 @@ public final class BenchMain implements Callable<Integer> {
                     jvB.run();
                     if (ort != null) orB.run();
                 }
+                // then on, both engines and both batch sizes, until the JIT has been quiet for two 1-second windows
+                long jw0 = System.nanoTime();
+                Stats.JitWatch jit = new Stats.JitWatch(1000);
+                boolean jitQuiet = warmup == 0 || jitWaitMs == 0;
+                for (int i = 0; !jitQuiet && System.nanoTime() - jw0 < jitWaitMs * 1_000_000L; i++) {
+                    jv1.run();
+                    if (ort != null) or1.run();
+                    if (batch > 1 && i % 4 == 3) {
+                        jvB.run();
+                        if (ort != null) orB.run();
+                    }
+                    jitQuiet = jit.quiet();
+                }
+                double jitWaitS = (System.nanoTime() - jw0) / 1e9;
+                r.put("jit_wait_s", round(jitWaitS, 2));
+                r.put("jit_quiet", jitQuiet);
+                if (!json)
+                    out.printf(jitQuiet ? "JIT quiet after %.1f s more warm-up%n" : "WARNING: the JIT was still compiling after %.1f s more warm-up (--jit-wait-ms); timings may run slow%n", jitWaitS);
                 double[][] t1 = timeInterleaved(jv1, or1, runs);
                 double[][] tB = batch > 1 ? timeInterleaved(jvB, orB, batchRuns) : null;
                 // the peak probe after the timed runs: before them the JIT's compiler threads were still busy with
@@ -233,6 +256,7 @@ public final class BenchMain implements Callable<Integer> {
                 double peak1 = Double.NaN, peakT = Double.NaN;
                 if (peakMs > 0) {
                     peak1 = PeakFlops.measure(1, peakMs, 3);
+
                     peakT = threads == 1 ? peak1 : PeakFlops.measure(threads, peakMs, 3);
                     if (!json) out.printf("peak FMA (Java Vector API, register-only loop, after the timed runs): %.1f GFLOP/s on 1 thread, %.1f on %d%n",
                             peak1, peakT, threads);

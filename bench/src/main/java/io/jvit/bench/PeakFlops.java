@@ -45,6 +45,9 @@ public final class PeakFlops {
     /** GFLOP/s on {@code threads} threads at once, best of {@code repeats} runs of about {@code millis} ms each. */
     public static double measure(int threads, int millis, int repeats) {
         warmUp();
+        // a compile still running in the background takes a core: a 1-thread "peak" of 136-150 against 205-226
+        // read when the JIT was idle (2 cores)
+        new Stats.JitWatch(250).await(5_000);
         int iters = itersFor(millis);
         // at least `repeats` runs, and on until the best stops improving: right after a model's warm-up the
         // JIT's queue can hold this loop at C1 for seconds (a 1-thread "peak" of 18 GFLOP/s was reported once)
@@ -87,10 +90,24 @@ public final class PeakFlops {
         return (int) Math.max(100_000, Math.min(Integer.MAX_VALUE / 2, probe * (millis * 1e6 / ns)));
     }
 
+    /** Loop iterations per call of {@link #kernel} (a few ms). */
+    private static final int CHUNK = 1 << 20;
+
+    /**
+     * {@code iters} iterations as calls of {@link #CHUNK}: one long call stays in whatever code it entered, and in
+     * the bench's first probe that was a version of the loop running at 2/3 of the speed of later calls (a 1-thread
+     * "peak" of 144-154 GFLOP/s, then 211-225 in the same process, on a new thread or on the same one).
+     */
+    private static float chunked(int iters, float seed) {
+        float v = 0;
+        for (int done = 0; done < iters; done += CHUNK) v += kernel(Math.min(CHUNK, iters - done), seed);
+        return v;
+    }
+
     private static double run(int threads, int iters) {
         if (threads == 1) {
             long t0 = System.nanoTime();
-            sink += kernel(iters, 3);
+            sink += chunked(iters, 3);
             return (double) iters * FLOPS_PER_ITER / (System.nanoTime() - t0);
         }
         CyclicBarrier start = new CyclicBarrier(threads + 1), end = new CyclicBarrier(threads + 1);
@@ -100,7 +117,7 @@ public final class PeakFlops {
             ts[t] = new Thread(() -> {
                 try {
                     start.await();
-                    float v = kernel(iters, 3 + id);
+                    float v = chunked(iters, 3 + id);
                     end.await();
                     sink += v;
                 } catch (Exception e) {

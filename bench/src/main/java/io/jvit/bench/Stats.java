@@ -47,6 +47,55 @@ final class Stats {
 
     static long rss() { return procStatus().getOrDefault("VmRSS", -1L); }
 
+    /** The JIT's total compilation time so far in ms (summed over its compiler threads), or -1 when the JVM does not say. */
+    static long jitMillis() {
+        java.lang.management.CompilationMXBean b = ManagementFactory.getCompilationMXBean();
+        return b != null && b.isCompilationTimeMonitoringSupported() ? b.getTotalCompilationTime() : -1;
+    }
+
+    /**
+     * Watches the JIT while a warm-up runs: {@link #quiet()} once two consecutive windows of {@code windowMs}
+     * each added at most {@link #QUIET_MS} of compilation. The compiler threads share the cores with the
+     * threads being timed: on 2 cores, ViT-Ti's forward pass kept C2 busy for ~8 s after it started, and
+     * passes were ~10% slower (2 threads) until it stopped.
+     */
+    static final class JitWatch {
+        static final long QUIET_MS = 5;
+        private final long windowNs;
+        private long windowStart = System.nanoTime(), jitAt = jitMillis();
+        private int quietWindows;
+
+        JitWatch(long windowMs) { windowNs = windowMs * 1_000_000L; }
+
+        /** True when the JVM cannot report compilation time (nothing to wait for) or has been quiet for two windows. */
+        boolean quiet() {
+            if (jitAt < 0) return true;
+            long now = System.nanoTime();
+            if (now - windowStart >= windowNs) {
+                long j = jitMillis();
+                quietWindows = j - jitAt <= QUIET_MS ? quietWindows + 1 : 0;
+                jitAt = j;
+                windowStart = now;
+            }
+            return quietWindows >= 2;
+        }
+
+        /** Sleeps until {@link #quiet()} or {@code maxMs} has passed; returns whether it went quiet. */
+        boolean await(long maxMs) {
+            long end = System.nanoTime() + maxMs * 1_000_000L;
+            while (!quiet()) {
+                if (System.nanoTime() >= end) return false;
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
     static long hwm() { return procStatus().getOrDefault("VmHWM", -1L); }
 
     private static final java.util.regex.Pattern NMT_OTHER =

@@ -49,6 +49,7 @@ class BenchMainTest {
                 "--batch-runs", "2", "--batch", "2", "--gap-ms", "0", "--warmup-ms", "0"));
         a.addAll(List.of(more));
         if (!a.contains("--peak-ms")) a.addAll(List.of("--peak-ms", "0"));
+        if (!a.contains("--jit-wait-ms")) a.addAll(List.of("--jit-wait-ms", "0"));
         return a.toArray(String[]::new);
     }
 
@@ -62,12 +63,12 @@ class BenchMainTest {
 
     @Test
     void comparesWithOnnxRuntimeAndPrintsJson() throws Exception {
-        Run r = bench(quick("--compare-onnx", ONNX, "--json", "--profile", "--peak-ms", "20"));
+        Run r = bench(quick("--compare-onnx", ONNX, "--json", "--profile", "--peak-ms", "20", "--jit-wait-ms", "1500"));
         assertEquals(0, r.code(), r.err());
         JsonNode j = new ObjectMapper().readTree(r.out());
         for (String k : new String[] {"model", "threads", "batch", "latency_ms_median", "latency_ms_min", "throughput_ips", "gflops_effective",
                 "peak_gflops", "onnx_latency_ms_median", "onnx_throughput_ips", "latency_ratio", "throughput_ratio",
-                "max_abs_logit_diff", "cosine_similarity", "profile", "matmul_attention_pct"})
+                "max_abs_logit_diff", "cosine_similarity", "profile", "matmul_attention_pct", "jit_quiet", "jit_wait_s"})
             assertTrue(j.has(k), () -> k + " missing from " + r.out());
         assertEquals(1, j.get("threads").asInt());
         assertEquals(2, j.get("batch").asInt());
@@ -77,6 +78,10 @@ class BenchMainTest {
         assertTrue(j.get("cosine_similarity").asDouble() > 0.99999, r.out());
         assertTrue(j.get("max_abs_logit_diff").asDouble() < 1e-3, r.out());
         assertEquals(9, j.get("profile").size(), r.out());   // 8 stages + other
+        // the wait for a quiet JIT ends by its cap (here 1.5 s) at the latest
+        double wait = j.get("jit_wait_s").asDouble();
+        assertTrue(wait >= 0 && wait < 1.5 + 2, r.out());
+        assertTrue(j.get("jit_quiet").asBoolean() || wait >= 1.5, r.out());
     }
 
     @Test
@@ -95,6 +100,7 @@ class BenchMainTest {
         assertOneLineError(bench(quick("--batch-runs", "-1")), Exit.USAGE, "--batch-runs");
         assertOneLineError(bench(quick("--image-size", "30")), Exit.USAGE, "patch size");
         assertOneLineError(bench(quick("--threads", "x")), Exit.USAGE, "--threads");
+        assertOneLineError(bench(quick("--jit-wait-ms", "-1")), Exit.USAGE, "--jit-wait-ms");
     }
 
     @Test
