@@ -256,7 +256,6 @@ public final class BenchMain implements Callable<Integer> {
                 double peak1 = Double.NaN, peakT = Double.NaN;
                 if (peakMs > 0) {
                     peak1 = PeakFlops.measure(1, peakMs, 3);
-
                     peakT = threads == 1 ? peak1 : PeakFlops.measure(threads, peakMs, 3);
                     if (!json) out.printf("peak FMA (Java Vector API, register-only loop, after the timed runs): %.1f GFLOP/s on 1 thread, %.1f on %d%n",
                             peak1, peakT, threads);

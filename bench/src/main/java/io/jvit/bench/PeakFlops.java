@@ -45,9 +45,6 @@ public final class PeakFlops {
     /** GFLOP/s on {@code threads} threads at once, best of {@code repeats} runs of about {@code millis} ms each. */
     public static double measure(int threads, int millis, int repeats) {
         warmUp();
-        // a compile still running in the background takes a core: a 1-thread "peak" of 136-150 against 205-226
-        // read when the JIT was idle (2 cores)
-        new Stats.JitWatch(250).await(5_000);
         int iters = itersFor(millis);
         // at least `repeats` runs, and on until the best stops improving: right after a model's warm-up the
         // JIT's queue can hold this loop at C1 for seconds (a 1-thread "peak" of 18 GFLOP/s was reported once)

@@ -79,21 +79,6 @@ final class Stats {
             }
             return quietWindows >= 2;
         }
-
-        /** Sleeps until {@link #quiet()} or {@code maxMs} has passed; returns whether it went quiet. */
-        boolean await(long maxMs) {
-            long end = System.nanoTime() + maxMs * 1_000_000L;
-            while (!quiet()) {
-                if (System.nanoTime() >= end) return false;
-                try {
-                    Thread.sleep(20);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return false;
-                }
-            }
-            return true;
-        }
     }
 
     static long hwm() { return procStatus().getOrDefault("VmHWM", -1L); }
