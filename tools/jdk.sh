@@ -1,4 +1,5 @@
-# Sourced by ./jvit and ./run-tests: finds a JDK >= 25 and exports JAVA_HOME.
+# Sourced by ./jvit, ./run-tests and tools/scaling.sh: finds a JDK >= 25 and exports JAVA_HOME; JVIT_JVM_OPTS
+# are the JVM flags every jvit process runs with.
 # Order: $JAVA_HOME, $JVIT_JAVA_HOME, then the usual install folders.
 jvit_java_major() { # prints the feature version of the java binary $1
   "$1" -XshowSettings:properties -version 2>&1 |
@@ -19,3 +20,10 @@ jvit_find_jdk() {
   echo "jvit: needs a JDK 25 or newer (with javac); none found in JAVA_HOME or /usr/lib/jvm. Install one (e.g. Temurin 25) or set JAVA_HOME." >&2
   return 1
 }
+
+# A small young generation: a warm forward pass allocates ~400 bytes, and every page the young generation
+# ever touched stays resident (the default grew it to ~1 GB during the cold first pass). 8 MB against 16:
+# RSS after the first ViT-B result 8 MB lower, time to first result no slower (docs/BENCHMARKS.md).
+# (./jvit passes the first five to the AOT cache's create step: keep the heap flags after them.)
+JVIT_JVM_OPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
+               -XX:+UseParallelGC -Xmn8m -Xss4m)

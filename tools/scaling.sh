@@ -39,11 +39,12 @@ THREADS=("$@"); [ ${#THREADS[@]} -gt 0 ] || THREADS=(1 2 4 8 16)
 mkdir -p "$OUT"; LOG="$OUT/log.txt"; JSONL="$OUT/scaling.jsonl"; : >"$JSONL"
 log() { echo "$(date +%T) $*" | tee -a "$LOG"; }
 
+. "$ROOT/tools/jdk.sh"   # JVIT_JVM_OPTS (and jvit_find_jdk when there is no pack)
 if [ -n "${JVIT_PACK:-}" ]; then
   mkdir -p /tmp/jvit-jre && tar -C /tmp/jvit-jre -xJf "$JVIT_PACK/jre.tar.xz" || { log "cannot unpack $JVIT_PACK/jre.tar.xz"; exit 3; }
   JAVA=/tmp/jvit-jre/jre/bin/java; CP="$JVIT_PACK/jvit-bench.jar:$JVIT_PACK/lib/*"
 else
-  . "$ROOT/tools/jdk.sh"; jvit_find_jdk || exit 3
+  jvit_find_jdk || exit 3
   JAVA="$JAVA_HOME/bin/java"; CP="$ROOT/bench/target/jvit-bench.jar:$ROOT/bench/target/lib/*"
 fi
 "$JAVA" -version 2>&1 | head -1 | tee -a "$LOG"
@@ -65,8 +66,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     || log "model generation failed (see above); going on with what exists"
 fi
 
-JVM=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
-     -XX:+UseParallelGC -Xmn8m -Xss4m)
+JVM=("${JVIT_JVM_OPTS[@]}")
 for k in "${SEL[@]}"; do
   st="$MODELS/${NAME[$k]}.safetensors"; ox="$MODELS/${NAME[$k]}.onnx"
   [ -f "$st" ] || { log "skip ${NAME[$k]}: no weights"; continue; }
