@@ -21,6 +21,15 @@ import java.util.Random;
  * </pre>
  */
 public class AbForward {
+    private static VisionTransformer construct(ViTModel model, int threads, String prop, int which) {
+        for (String p : prop.split(",")) {
+            int eq = p.indexOf('=');
+            if (eq < 0) System.setProperty(p, which == 0 ? "false" : "true");
+            else System.setProperty(p.substring(0, eq), p.substring(eq + 1).split("/")[which]);
+        }
+        return new VisionTransformer(model, threads);
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length != 5) {
             System.err.println("usage: AbForward MODEL THREADS BATCH ROUNDS PROPERTY");
@@ -28,17 +37,18 @@ public class AbForward {
         }
         ViTModel model = ModelLoader.load(Path.of(args[0]));
         int threads = Integer.parseInt(args[1]), batch = Integer.parseInt(args[2]), rounds = Integer.parseInt(args[3]);
+        // PROPERTY: a boolean switch (A false, B true), or name=valueA/valueB[,name=valueA/valueB...]
         String prop = args[4];
-        System.setProperty(prop, "false");
-        VisionTransformer a = new VisionTransformer(model, threads);
-        System.setProperty(prop, "true");
-        VisionTransformer b = new VisionTransformer(model, threads);
+        VisionTransformer a = construct(model, threads, prop, 0), b = construct(model, threads, prop, 1);
+        long gapMs = Long.getLong("gapMs", 0);   // a pause before each timed pass (the workers park, the caches cool)
+        int block = Integer.getInteger("block", 1);   // passes of one engine in a row per turn (their mean is timed)
         ViTConfig c = model.config();
         float[] px = new float[batch * c.channels() * c.imageSize() * c.imageSize()];
         Random r = new Random(1);
         for (int i = 0; i < px.length; i++) px[i] = (float) r.nextGaussian();
         float[] la = null, lb = null;
-        for (int i = 0; i < 10; i++) {
+        // warm-up: 10 s, as long as C2 takes over the forward pass on 2 cores
+        for (long t0 = System.nanoTime(); System.nanoTime() - t0 < 10_000_000_000L; ) {
             la = a.classify(px, batch);
             lb = b.classify(px, batch);
         }
@@ -49,9 +59,13 @@ public class AbForward {
         for (int i = 0; i < rounds; i++) {
             for (int j = 0; j < 2; j++) {
                 boolean runA = (j == 0) == (i % 2 == 0);
-                long t0 = System.nanoTime();
-                (runA ? a : b).classify(px, batch);
-                double ms = (System.nanoTime() - t0) / 1e6;
+                double ms = 0;
+                for (int k = 0; k < block; k++) {
+                    if (gapMs > 0) Thread.sleep(gapMs);
+                    long t0 = System.nanoTime();
+                    (runA ? a : b).classify(px, batch);
+                    ms += (System.nanoTime() - t0) / 1e6 / block;
+                }
                 if (runA) ta[i] = ms;
                 else tb[i] = ms;
             }
@@ -60,8 +74,9 @@ public class AbForward {
         Arrays.sort(ta);
         Arrays.sort(tb);
         Arrays.sort(ratio);
-        System.out.printf("%s=false median %.2f ms (min %.2f) | %s=true median %.2f ms (min %.2f) | true/false median %.3f (quartiles %.3f-%.3f)%n",
-                prop, ta[rounds / 2], ta[0], prop, tb[rounds / 2], tb[0], ratio[rounds / 2], ratio[rounds / 4], ratio[3 * rounds / 4]);
+        if (!prop.contains("=")) prop = prop + "=false/true";
+        System.out.printf("A median %.2f ms (min %.2f) | B median %.2f ms (min %.2f) | B/A median %.3f (quartiles %.3f-%.3f)  [%s]%n",
+                ta[rounds / 2], ta[0], tb[rounds / 2], tb[0], ratio[rounds / 2], ratio[rounds / 4], ratio[3 * rounds / 4], prop);
         a.close();
         b.close();
         System.exit(0);

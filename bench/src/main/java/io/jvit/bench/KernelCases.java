@@ -179,8 +179,8 @@ public final class KernelCases {
 
         public String name() { return "attention " + tokens + " tokens, " + heads + "x" + d; }
 
-        /** What the engine says attention holds for this case: packed keys and values and the per-worker scratch. */
-        public long engineBytes() { return attention.bytesFor(1, tokens); }
+        /** What the engine says attention holds for this case: each worker's packed keys and values and scratch. */
+        public long engineBytes() { return attention.bytesFor(tokens); }
 
         public void run() { attention.forward(pool, qkv, ldq, 1, tokens, out, ldo); }
 

@@ -20,7 +20,7 @@ import java.util.SplittableRandom;
  * {@code jvit bench --memory}: shows that attention memory grows linearly with the token count.
  * <ol>
  * <li>Attention alone (12 heads of 64, one image) at 197..4096 tokens: native memory the attention object
- * holds (its fixed per-worker scratch, then the transposed-key buffer it grows on first use), heap bytes
+ * holds (its fixed per-worker scratch, then the per-worker key and value buffers of one head it grows on first use), heap bytes
  * allocated per call after warm-up, and what a full N x N score matrix would take; GFLOP/s beside the
  * matmul's.</li>
  * <li>The model at several image sizes (position embeddings resampled): activation bytes, tokens, bytes per
@@ -67,7 +67,7 @@ final class MemoryBench {
                 KernelCases.warm(c, 3, 300, 10_000);
                 long heap = new Stats.Allocation("jvit-worker").perCall(c::run, tokens >= 4096 ? 2 : 5);
                 double g = KernelBench.measure(c, threads, 100, tokens >= 4096 ? 2 : 3, 100, 0).median();
-                long keys = Attention.keyBufferBytes(1, tokens, width);
+                long keys = Attention.keyBufferBytes(threads, tokens, d);
                 long engine = c.engineBytes();
                 long nn = (long) heads * tokens * tokens * 4;
                 Map<String, Object> m = new LinkedHashMap<>();
@@ -90,7 +90,7 @@ final class MemoryBench {
         j.put("attention", att);
         j.put("matmul_gflops_mean", BenchMain.round(matmul, 1));
         if (!json) {
-            out.printf("(keys buffer: Attention.keyBufferBytes; engine total: Attention.bytesFor, keys + values + scratch; measured: growth on the first call;%n");
+            out.printf("(keys buffer: Attention.keyBufferBytes, one head per worker; engine total: Attention.bytesFor, keys + values + scratch; measured: growth on the first call;%n");
             out.printf(" heap/call: bytes allocated on the Java heap per call after warm-up; matmul reference: mean of the 4 ViT-B/16 shapes, %.1f GFLOP/s on %d thread%s)%n%n",
                     matmul, threads, threads == 1 ? "" : "s");
         }
@@ -125,7 +125,7 @@ final class MemoryBench {
                 double sec = (System.nanoTime() - t0) / 1e9;
                 int tokens = (s / c.patchSize()) * (s / c.patchSize()) + c.prefixTokens();
                 long act = engine.activationBytes();
-                long keys = Attention.keyBufferBytes(1, tokens, c.width());
+                long keys = Attention.keyBufferBytes(threads, tokens, c.headDim());
                 long nn = (long) c.heads() * tokens * tokens * 4;
                 long direct = Stats.nativeBytes(), rss = Stats.rss();
                 double g = c.gflopsPerImage(s) / sec;

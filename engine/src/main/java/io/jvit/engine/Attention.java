@@ -6,6 +6,7 @@ import jdk.incubator.vector.VectorOperators;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicLongArray;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 
@@ -13,118 +14,176 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
  * Multi-head self-attention softmax(Q K^T / sqrt(d)) V, blocked like FlashAttention: a work item is
  * (image, head, block of {@value #QB} queries); it streams the keys and values in blocks of
  * {@value #KB} with an online softmax (running max and sum per query), so no N x N score matrix
- * exists. Memory: the keys transposed per head (linear in tokens) plus a fixed scratch per worker.
+ * exists. Memory: per worker, one head's keys (transposed) and values, linear in tokens, plus a fixed
+ * scratch.
  * <p>
  * Both products reuse the matmul micro-kernels ({@link Matmul#kernel}, {@link Matmul#kernelAccumulate}): S = Q K^T with each key block transposed to
- * [d][KB] as the "panel", and O += P V with the value rows as the panel. A pre-pass packs every
- * head's keys (transposed, per block) and values (rows of padCols(d)) contiguously: read in
- * place, a head's rows sit one qkv row (9 KB for ViT-B) apart, a TLB miss per row at long
- * sequence lengths. Scores are kept in base 2 (scale * log2 e folded in) so the softmax uses exp2.
+ * [d][KB] as the "panel", and O += P V with the value rows as the panel. Before its first item of a head,
+ * a worker packs that head's keys (transposed, per block) and values (rows of padCols(d)) contiguously
+ * into its own buffers: read in place, a head's rows sit one qkv row (9 KB for ViT-B) apart, a TLB miss
+ * per row at long sequence lengths. Scores are kept in base 2 (scale * log2 e folded in) so the softmax
+ * uses exp2.
+ * <p>
+ * Scheduling: the items, in (image, head, query block) order, are cut into one contiguous range per
+ * worker, so each worker packs the few heads its range touches and the packed data is written and read
+ * by one core. Packed once into shared buffers by whichever core came first, the packing ran 3-4x slower
+ * on 2 threads than on one (a cache line moving between this host's vCPUs costs ~280 ns), and the whole
+ * pass was 1-3% slower (docs/BENCHMARKS.md). A worker whose range is done takes items from the back of
+ * another's when that pays for packing the head again: two or more left, or one of the head it holds.
  */
 public final class Attention implements AutoCloseable {
     static final int QB = 5 * Matmul.MR;
+    /** The largest query block a caller may ask for: buffers keep this many slack rows past the last token. */
+    static final int MAX_QB = 10 * Matmul.MR;
     static final int KB = 256;
-    /** Keys transposed together by {@link #pack}. */
+    /** Keys transposed together by {@link #packHead}. */
     private static final int TB = VectorMath.LANES;
-    /** Keys per packing task: a multiple of TB that divides KB. */
-    private static final int PACK_TOKENS = 4 * TB;
     private static final int LANES = VectorMath.LANES;
     private static final int NR = Matmul.NR;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     private final Arena arena = Arena.ofShared();
     private final int heads, headDim, dPad;
-    private final MemorySegment[] scores, outputs;   // per worker: [QB][KB], [QB][dPad]
+    /** Queries per work item: a multiple of {@link Matmul#MR}, at most {@link #MAX_QB}. */
+    private final int qb;
+    private final MemorySegment[] scores, outputs;   // per worker: [qb][KB], [qb][dPad]
     private final float[][] runMax, runSum;
-    /** Gather map for {@link #pack}: element j of TB key rows of d floats. */
+    /** Per worker: the keys and values of the (image, head) it holds, [tPad/KB][d][KB] and [tPad][dPad]. */
+    private final MemorySegment[] keysT, values;
+    /** Per worker w, at index 8w (a cache line apart): its range of items, (front << 32) | back. */
+    private final AtomicLongArray ranges;
+    /** Gather map for {@link #packHead}: element j of TB key rows of d floats. */
     private final int[] gatherRows;
-    private MemorySegment keysT = MemorySegment.NULL;    // [images*heads][tPad/KB][d][KB]
-    private MemorySegment values = MemorySegment.NULL;   // [images*heads][tPad][dPad]
 
     public Attention(int workers, int heads, int headDim) {
+        this(workers, heads, headDim, QB);
+    }
+
+    /** With {@code queryBlock} queries per work item (for measuring the choice; see AttentionBench). */
+    Attention(int workers, int heads, int headDim, int queryBlock) {
+        if (queryBlock % Matmul.MR != 0 || queryBlock < Matmul.MR || queryBlock > MAX_QB)
+            throw new IllegalArgumentException("query block " + queryBlock);
+        this.qb = queryBlock;
         this.heads = heads;
         this.headDim = headDim;
         this.dPad = Matmul.padCols(headDim);
         scores = new MemorySegment[workers];
         outputs = new MemorySegment[workers];
-        runMax = new float[workers][QB];
-        runSum = new float[workers][QB];
+        keysT = new MemorySegment[workers];
+        values = new MemorySegment[workers];
+        ranges = new AtomicLongArray(8 * workers);
+        runMax = new float[workers][qb];
+        runSum = new float[workers][qb];
         gatherRows = new int[TB];
         for (int i = 0; i < TB; i++) gatherRows[i] = i * headDim;
         for (int w = 0; w < workers; w++) {
-            scores[w] = arena.allocate((long) QB * KB * 4, 64);
-            outputs[w] = arena.allocate((long) QB * dPad * 4 + (long) LANES * 4, 64);
+            scores[w] = arena.allocate((long) qb * KB * 4, 64);
+            outputs[w] = arena.allocate((long) qb * dPad * 4 + (long) LANES * 4, 64);
+            keysT[w] = values[w] = MemorySegment.NULL;
         }
     }
 
-    /** Bytes of the transposed-key buffer for a batch: linear in tokens. */
-    public static long keyBufferBytes(int images, int tokens, int width) {
-        return (long) images * width * tPad(tokens) * 4;
+    /** Bytes of the transposed-key buffers at this many tokens: one head per worker, linear in tokens. */
+    public static long keyBufferBytes(int workers, int tokens, int headDim) {
+        return (long) workers * headDim * tPad(tokens) * 4;
     }
 
-    /** All memory attention holds for a batch: packed keys and values plus the per-worker scratch. */
-    public long bytesFor(int images, int tokens) {
-        return keyBufferBytes(images, tokens, heads * headDim) + (long) images * heads * tPad(tokens) * dPad * 4
-                + scores.length * ((long) QB * KB * 4 + (long) QB * dPad * 4);
+    /** All memory attention holds at this many tokens: each worker's keys, values and scratch. */
+    public long bytesFor(int tokens) {
+        int workers = scores.length;
+        return keyBufferBytes(workers, tokens, headDim) + (long) workers * tPad(tokens) * dPad * 4
+                + workers * ((long) qb * KB * 4 + (long) qb * dPad * 4);
     }
 
     private static int tPad(int tokens) { return (tokens + KB - 1) / KB * KB; }
 
     /**
+     * @param pool   null, or a pool of no more threads than this was built for
      * @param qkv    rows b*T+t hold [q | k | v] (each D = heads*d wide, head h at h*d), stride ldq floats;
-     *               readable for padCols(d) floats past any head's start and for QB rows past the last token
+     *               readable for padCols(d) floats past any head's start and for MAX_QB rows past the last token
      * @param out    rows b*T+t receive the heads' outputs side by side (D wide), stride ldo floats
      */
     public void forward(WorkerPool pool, MemorySegment qkv, long ldq, int images, int tokens,
                         MemorySegment out, long ldo) {
-        int width = heads * headDim;
-        int tp = tPad(tokens);
-        long need = keyBufferBytes(images, tokens, width);
-        if (keysT.byteSize() < need) keysT = arena.allocate(need, 64);
-        long needV = (long) images * heads * tp * dPad * 4;
-        if (values.byteSize() < needV) values = arena.allocate(needV, 64);
-        MemorySegment kt = keysT, vp = values;
-        int pairs = images * heads;
-        // packed in chunks of PACK_TOKENS per head, so that few heads (ViT-Ti has 3) still split evenly
-        int chunks = (tokens + PACK_TOKENS - 1) / PACK_TOKENS;
-        run(pool, pairs * chunks, (w, item) -> pack(qkv, ldq, kt, vp, item / chunks, (item % chunks) * PACK_TOKENS, tokens, tp, width));
-        int qBlocks = (tokens + QB - 1) / QB;
-        run(pool, pairs * qBlocks, (w, item) -> block(w, qkv, ldq, kt, vp, out, ldo, item / qBlocks, item % qBlocks, tokens, tp, width));
+        int workers = pool == null ? 1 : pool.threads();
+        if (workers > scores.length)
+            throw new IllegalArgumentException("a pool of " + workers + " threads for attention built for " + scores.length);
+        int width = heads * headDim, tp = tPad(tokens);
+        long kBytes = (long) headDim * tp * 4, vBytes = (long) tp * dPad * 4;
+        for (int w = 0; w < workers; w++) {
+            if (keysT[w].byteSize() < kBytes) keysT[w] = arena.allocate(kBytes, 64);
+            if (values[w].byteSize() < vBytes) values[w] = arena.allocate(vBytes, 64);
+        }
+        int qBlocks = (tokens + qb - 1) / qb, items = images * heads * qBlocks;
+        if (workers == 1) {
+            int held = -1;
+            for (int i = 0; i < items; i++) held = item(0, held, i, qBlocks, qkv, ldq, out, ldo, tokens, width);
+            return;
+        }
+        for (int w = 0; w < workers; w++)
+            ranges.set(8 * w, ((long) items * w / workers) << 32 | (long) items * (w + 1) / workers);
+        pool.run(w -> {
+            int held = -1, i;
+            while ((i = claimFront(w)) >= 0) held = item(w, held, i, qBlocks, qkv, ldq, out, ldo, tokens, width);
+            for (int v = 1; v < workers; v++) {
+                int victim = (w + v) % workers;
+                while ((i = claimBack(victim, held, qBlocks)) >= 0) held = item(w, held, i, qBlocks, qkv, ldq, out, ldo, tokens, width);
+            }
+        });
     }
 
-    private static void run(WorkerPool pool, int count, WorkerPool.ItemBody body) {
-        if (pool == null) {
-            for (int i = 0; i < count; i++) body.run(0, i);
-        } else {
-            pool.parallelFor(count, body);
+    /** Runs item i on worker w, packing its (image, head) first unless the worker holds it; returns the pair it holds. */
+    private int item(int w, int held, int i, int qBlocks, MemorySegment qkv, long ldq, MemorySegment out, long ldo, int tokens, int width) {
+        int bh = i / qBlocks;
+        if (bh != held) packHead(qkv, ldq, keysT[w], values[w], bh, tokens, width);
+        block(w, qkv, ldq, keysT[w], values[w], out, ldo, bh, i % qBlocks, tokens);
+        return bh;
+    }
+
+    /** The next item from the front of worker w's own range, or -1. */
+    private int claimFront(int w) {
+        while (true) {
+            long s = ranges.get(8 * w);
+            int front = (int) (s >>> 32), back = (int) s;
+            if (front >= back) return -1;
+            if (ranges.compareAndSet(8 * w, s, s + (1L << 32))) return front;
         }
     }
 
-    /** Per-thread staging for {@link #pack}: TB key rows, on the heap. */
+    /** An item from the back of the victim's range, or -1 when taking it would not pay for packing its head. */
+    private int claimBack(int victim, int held, int qBlocks) {
+        while (true) {
+            long s = ranges.get(8 * victim);
+            int front = (int) (s >>> 32), back = (int) s;
+            int worth = (back - 1) / qBlocks == held ? 1 : 2;
+            if (back - front < worth) return -1;
+            if (ranges.compareAndSet(8 * victim, s, s - 1)) return back - 1;
+        }
+    }
+
+    /** Per-thread staging for {@link #packHead}: TB key rows, on the heap. */
     private static final ThreadLocal<float[][]> STAGING = ThreadLocal.withInitial(() -> new float[1][0]);
 
     /**
-     * Copies PACK_TOKENS keys of one (image, head), transposed per block of KB, and their values into their buffers. TB key
-     * rows at a time are copied to a heap block with vector loads, then each of the d transposed rows is
-     * one gather of TB floats from it (a copy per row through MemorySegment.copy cost ~50 ns each and
-     * left this pass at a fifth of attention's time). Keys past the last token are never read whole:
-     * the scores of the last vector's padding columns are masked in the softmax.
+     * Copies all keys of one (image, head), transposed per block of KB, and its values into a worker's buffers.
+     * TB key rows at a time are copied to a heap block with vector loads, then each of the d transposed rows
+     * is one gather of TB floats from it (a copy per row through MemorySegment.copy cost ~50 ns each and
+     * left this pass at a fifth of attention's time). Keys past the last token are never read whole: the
+     * scores of the last vector's padding columns are masked in the softmax.
      */
-    private void pack(MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, int bh, int from, int tokens, int tp, int width) {
+    private void packHead(MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, int bh, int tokens, int width) {
         int b = bh / heads, h = bh % heads, d = headDim;
         float[][] st = STAGING.get();
         if (st[0].length < TB * d) st[0] = new float[TB * d];
         float[] keys = st[0];
-        long kBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
         long kCol = (width + (long) h * d) * 4, vCol = (2L * width + (long) h * d) * 4;
         boolean vectors = d % LANES == 0;
-        int to = Math.min(tokens, from + PACK_TOKENS);
-        for (int t = from; t < to; t += TB) {
-            int nb = Math.min(TB, to - t);
+        for (int t = 0; t < tokens; t += TB) {
+            int nb = Math.min(TB, tokens - t);
             if (nb < TB) java.util.Arrays.fill(keys, 0f);
             for (int i = 0; i < nb; i++) {
                 long row = (long) (b * tokens + t + i) * ldq * 4;
-                long vDst = vBase + (long) (t + i) * dPad * 4;
+                long vDst = (long) (t + i) * dPad * 4;
                 if (vectors) {
                     for (int j = 0; j < d; j += LANES) {
                         FloatVector.fromMemorySegment(VectorMath.F, qkv, row + kCol + j * 4L, NATIVE).intoArray(keys, i * d + j);
@@ -136,17 +195,18 @@ public final class Attention implements AutoCloseable {
                 }
             }
             // key t sits in block t / KB, column t % KB of that block's d x KB transposed keys
-            long blockOff = kBase + ((long) (t / KB) * KB * d + t % KB) * 4;
+            long blockOff = ((long) (t / KB) * KB * d + t % KB) * 4;
             for (int j = 0; j < d; j++)
                 FloatVector.fromArray(VectorMath.F, keys, j, gatherRows, 0).intoMemorySegment(kt, blockOff + (long) j * KB * 4, NATIVE);
         }
     }
 
+    /** Query block qb of pair bh (image * heads + head), its keys and values packed in kt and vp, on worker w. */
     private void block(int w, MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, MemorySegment out, long ldo,
-                       int bh, int qb, int tokens, int tp, int width) {
+                       int bh, int qb, int tokens) {
         int b = bh / heads, h = bh % heads, d = headDim;
-        int q0 = qb * QB;
-        int nq = Math.min(QB, tokens - q0);
+        int q0 = qb * this.qb;
+        int nq = Math.min(this.qb, tokens - q0);
         int rows = Matmul.padRows(nq);
         MemorySegment s = scores[w], o = outputs[w];
         float[] m = runMax[w], l = runSum[w];
@@ -154,12 +214,11 @@ public final class Attention implements AutoCloseable {
         java.util.Arrays.fill(l, 0f);
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(d));
         long qOff = ((long) (b * tokens + q0) * ldq + (long) h * d) * 4;
-        long ktBase = (long) bh * d * tp * 4, vBase = (long) bh * tp * dPad * 4;
         for (int k0 = 0; k0 < tokens; k0 += KB) {
             int nk = Math.min(KB, tokens - k0);
             // S = Q K^T for this key block, whole vectors of keys: panels, then single vectors at the edge
             int kVec = (nk + LANES - 1) / LANES * LANES, kPanels = kVec / NR * NR;
-            long kt0 = ktBase + (long) k0 * d * 4;
+            long kt0 = (long) k0 * d * 4;
             // (panel outer: its d x NR keys, 16 KB, stay in L1 while every query row block passes)
             for (int c = 0; c < kPanels; c += NR)
                 for (int r = 0; r < rows; r += Matmul.MR)
@@ -176,7 +235,7 @@ public final class Attention implements AutoCloseable {
                 if (k0 > 0 && alpha != 1f) scaleRow(o, (long) r * dPad * 4, dPad, alpha);
             }
             // O = P V for the first key block, O += P V after it (this block's packed value rows as the panel)
-            long vOff = vBase + (long) k0 * dPad * 4;
+            long vOff = (long) k0 * dPad * 4;
             for (int r = 0; r < rows; r += Matmul.MR)
                 for (int c = 0; c < dPad; c += NR) {
                     if (k0 == 0)

@@ -433,7 +433,7 @@ public final class VisionTransformer implements AutoCloseable {
             bufferArena = Arena.ofShared();
             int d = config.width();
             // slack rows: attention reads whole micro-tiles of queries past the last token
-            long m = Matmul.padRows(rows) + Attention.QB + Matmul.MR;
+            long m = Matmul.padRows(rows) + Attention.MAX_QB + Matmul.MR;
             long dp = Matmul.padCols(d);
             x = alloc(m * dp);
             xn = alloc(m * dp);

@@ -165,24 +165,27 @@ class KernelsTest {
         assertEquals(1.0, Reference.erf(6), 1e-15);
     }
 
-    @ParameterizedTest(name = "attention images={0} tokens={1} heads={2} d={3}")
-    @CsvSource({"1,1,1,16", "1,5,2,8", "2,17,3,16", "1,197,3,64", "3,70,2,24", "1,130,1,40", "2,33,4,7",
-            "1,300,2,64", "2,530,1,24"})   // the last two: several key blocks of Attention.KB = 256, the last partial
-    void attentionMatchesReference(int images, int tokens, int heads, int d) {
+    @ParameterizedTest(name = "attention images={0} tokens={1} heads={2} d={3} threads={4}")
+    @CsvSource({"1,1,1,16,2", "1,5,2,8,2", "2,17,3,16,2", "1,197,3,64,2", "3,70,2,24,2", "1,130,1,40,2", "2,33,4,7,2",
+            "1,300,2,64,2", "2,530,1,24,2",   // these two: several key blocks of Attention.KB = 256, the last partial
+            "1,197,3,64,1", "2,100,3,16,1",   // one thread: the items in order on the caller
+            "1,197,3,64,3", "2,95,5,16,4", "1,40,1,8,4"})   // ranges that cut heads, workers with nothing of their own
+    void attentionMatchesReference(int images, int tokens, int heads, int d, int threads) {
         Random r = new Random(tokens * 13L + heads);
         int w = heads * d;
         float[] q = TestModels.randn(r, images * tokens * w, 1), k = TestModels.randn(r, images * tokens * w, 1),
                 v = TestModels.randn(r, images * tokens * w, 1);
         int ldq = Matmul.padCols(3 * w), ldo = Matmul.padCols(w);
         int rows = images * tokens + Attention.QB + Matmul.MR;
-        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2); Attention att = new Attention(2, heads, d)) {
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads); Attention att = new Attention(threads, heads, d)) {
             MemorySegment qkv = arena.allocate((long) rows * ldq * 4 + Matmul.NR * 4L, 64), out = arena.allocate((long) rows * ldo * 4, 64);
             for (int t = 0; t < images * tokens; t++) {
                 MemorySegment.copy(q, t * w, qkv, ValueLayout.JAVA_FLOAT, (long) t * ldq * 4, w);
                 MemorySegment.copy(k, t * w, qkv, ValueLayout.JAVA_FLOAT, ((long) t * ldq + w) * 4, w);
                 MemorySegment.copy(v, t * w, qkv, ValueLayout.JAVA_FLOAT, ((long) t * ldq + 2L * w) * 4, w);
             }
-            att.forward(pool, qkv, ldq, images, tokens, out, ldo);
+            // twice: the second pass reuses the buffers the first grew
+            for (int pass = 0; pass < 2; pass++) att.forward(threads == 1 ? null : pool, qkv, ldq, images, tokens, out, ldo);
             for (int b = 0; b < images; b++) {
                 int o = b * tokens * w;
                 float[] ref = Reference.attention(java.util.Arrays.copyOfRange(q, o, o + tokens * w),
@@ -196,9 +199,20 @@ class KernelsTest {
     }
 
     @Test
+    void attentionRefusesAPoolLargerThanItWasBuiltFor() {
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(3); Attention att = new Attention(2, 1, 16)) {
+            MemorySegment qkv = arena.allocate(4096, 64);
+            assertThrows(IllegalArgumentException.class, () -> att.forward(pool, qkv, 64, 1, 2, qkv, 64));
+        }
+    }
+
+    @Test
     void attentionMemoryIsLinearInTokens() {
-        long a = Attention.keyBufferBytes(1, 1024, 768), b = Attention.keyBufferBytes(1, 4096, 768);
+        long a = Attention.keyBufferBytes(2, 1024, 64), b = Attention.keyBufferBytes(2, 4096, 64);
         assertEquals(4.0, (double) b / a, 0.01);
+        try (Attention att = new Attention(2, 12, 64)) {
+            assertEquals(4.0, (double) (att.bytesFor(4096) - att.bytesFor(0)) / (att.bytesFor(1024) - att.bytesFor(0)), 0.01);
+        }
     }
 
     @Test

@@ -13,7 +13,7 @@ import java.lang.foreign.ValueLayout;
  * java --add-modules jdk.incubator.vector -cp engine/target/classes:engine/target/test-classes \
  *     io.jvit.engine.MatmulTaskBench K N threads chunk[,chunk...] [rounds]     # e.g. 768 2304 2 60,198
  * </pre>
- * M is 198 (ViT/16 at 224 px, padded), or -DM=rows. Prints GFLOP/s per chunk size and round, and the ratio
+ * M is 198 (ViT/16 at 224 px, padded), or -DM=rows; -Dweights=1 keeps one weight hot in cache. Prints GFLOP/s per chunk size and round, and the ratio
  * to the first chunk size.
  * It is the measurement behind {@link Matmul#MAX_ROW_CHUNK} (docs/BENCHMARKS.md, second round of 2026-11-26).
  */
@@ -48,7 +48,7 @@ public final class MatmulTaskBench {
         int rounds = args.length > 4 ? Integer.parseInt(args[4]) : 8;
         int m = Matmul.padRows(Integer.getInteger("M", 198));
         int panels = Matmul.padCols(n) / Matmul.NR;
-        int weights = (int) (400_000_000L / ((long) k * panels * Matmul.NR * 4)) + 1;
+        int weights = Integer.getInteger("weights", (int) (400_000_000L / ((long) k * panels * Matmul.NR * 4)) + 1);
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads)) {
             MemorySegment a = random(arena, (long) m * k, 1), c = random(arena, (long) m * panels * Matmul.NR, 3);
             PackedMatrix[] w = new PackedMatrix[weights];
