@@ -35,6 +35,27 @@ class WorkerPoolTest {
         }
     }
 
+    /**
+     * Each worker starts on its own contiguous share of the items; one whose share is done takes items from
+     * the back of another's, so a share of slow items is finished by both.
+     */
+    @Test
+    void aWorkerWithNothingLeftTakesFromTheBackOfAnothersShare() {
+        try (WorkerPool pool = new WorkerPool(2)) {
+            int n = 16;
+            AtomicIntegerArray ranBy = new AtomicIntegerArray(n);
+            pool.parallelFor(n, (w, i) -> {
+                ranBy.set(i, w + 1);
+                if (i < n / 2) LockSupport.parkNanos(5_000_000);   // worker 0's share is slow
+            });
+            int stolen = 0;
+            for (int i = 0; i < n / 2; i++) if (ranBy.get(i) == 2) stolen++;
+            assertTrue(stolen >= 1, "worker 1 took none of worker 0's slow items");
+            assertEquals(2, ranBy.get(n / 2), "worker 1 starts on its own share");
+            for (int i = 0; i < n; i++) assertNotEquals(0, ranBy.get(i), "item " + i);
+        }
+    }
+
     @Test
     void anItemsExceptionReachesTheCallerAndThePoolGoesOn() {
         try (WorkerPool pool = new WorkerPool(2)) {
