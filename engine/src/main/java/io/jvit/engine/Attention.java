@@ -6,7 +6,6 @@ import jdk.incubator.vector.VectorOperators;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
-import java.util.concurrent.atomic.AtomicLongArray;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 
@@ -50,8 +49,8 @@ public final class Attention implements AutoCloseable {
     private final float[][] runMax, runSum;
     /** Per worker: the keys and values of the (image, head) it holds, [tPad/KB][d][KB] and [tPad][dPad]. */
     private final MemorySegment[] keysT, values;
-    /** Per worker w, at index 8w (a cache line apart): its range of items, (front << 32) | back. */
-    private final AtomicLongArray ranges;
+    /** Per worker w, at index 16w (a cache line apart): the (image, head) whose keys and values it holds, or -1. */
+    private final int[] held;
     /** Gather map for {@link #packHead}: element j of TB key rows of d floats. */
     private final int[] gatherRows;
 
@@ -71,7 +70,7 @@ public final class Attention implements AutoCloseable {
         outputs = new MemorySegment[workers];
         keysT = new MemorySegment[workers];
         values = new MemorySegment[workers];
-        ranges = new AtomicLongArray(8 * workers);
+        held = new int[16 * workers];
         runMax = new float[workers][qb];
         runSum = new float[workers][qb];
         gatherRows = new int[TB];
@@ -115,50 +114,24 @@ public final class Attention implements AutoCloseable {
             if (values[w].byteSize() < vBytes) values[w] = arena.allocate(vBytes, 64);
         }
         int qBlocks = (tokens + qb - 1) / qb, items = images * heads * qBlocks;
-        if (workers == 1) {
-            int held = -1;
-            for (int i = 0; i < items; i++) held = item(0, held, i, qBlocks, qkv, ldq, out, ldo, tokens, width);
+        for (int w = 0; w < workers; w++) held[16 * w] = -1;
+        WorkerPool.ItemBody body = (w, i) -> item(w, i, qBlocks, qkv, ldq, out, ldo, tokens, width);
+        if (pool == null) {
+            for (int i = 0; i < items; i++) body.run(0, i);
             return;
         }
-        for (int w = 0; w < workers; w++)
-            ranges.set(8 * w, ((long) items * w / workers) << 32 | (long) items * (w + 1) / workers);
-        pool.run(w -> {
-            int held = -1, i;
-            while ((i = claimFront(w)) >= 0) held = item(w, held, i, qBlocks, qkv, ldq, out, ldo, tokens, width);
-            for (int v = 1; v < workers; v++) {
-                int victim = (w + v) % workers;
-                while ((i = claimBack(victim, held, qBlocks)) >= 0) held = item(w, held, i, qBlocks, qkv, ldq, out, ldo, tokens, width);
-            }
-        });
+        // another worker's item pays for packing its head again when two or more are left, or one of a head the thief holds
+        pool.parallelFor(items, body, (thief, i, left) -> left >= (i / qBlocks == held[16 * thief] ? 1 : 2));
     }
 
-    /** Runs item i on worker w, packing its (image, head) first unless the worker holds it; returns the pair it holds. */
-    private int item(int w, int held, int i, int qBlocks, MemorySegment qkv, long ldq, MemorySegment out, long ldo, int tokens, int width) {
+    /** Runs item i on worker w, packing its (image, head) first unless the worker holds it already. */
+    private void item(int w, int i, int qBlocks, MemorySegment qkv, long ldq, MemorySegment out, long ldo, int tokens, int width) {
         int bh = i / qBlocks;
-        if (bh != held) packHead(qkv, ldq, keysT[w], values[w], bh, tokens, width);
+        if (bh != held[16 * w]) {
+            packHead(qkv, ldq, keysT[w], values[w], bh, tokens, width);
+            held[16 * w] = bh;
+        }
         block(w, qkv, ldq, keysT[w], values[w], out, ldo, bh, i % qBlocks, tokens);
-        return bh;
-    }
-
-    /** The next item from the front of worker w's own range, or -1. */
-    private int claimFront(int w) {
-        while (true) {
-            long s = ranges.get(8 * w);
-            int front = (int) (s >>> 32), back = (int) s;
-            if (front >= back) return -1;
-            if (ranges.compareAndSet(8 * w, s, s + (1L << 32))) return front;
-        }
-    }
-
-    /** An item from the back of the victim's range, or -1 when taking it would not pay for packing its head. */
-    private int claimBack(int victim, int held, int qBlocks) {
-        while (true) {
-            long s = ranges.get(8 * victim);
-            int front = (int) (s >>> 32), back = (int) s;
-            int worth = (back - 1) / qBlocks == held ? 1 : 2;
-            if (back - front < worth) return -1;
-            if (ranges.compareAndSet(8 * victim, s, s - 1)) return back - 1;
-        }
     }
 
     /** Per-thread staging for {@link #packHead}: TB key rows, on the heap. */

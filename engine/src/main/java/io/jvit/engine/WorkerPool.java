@@ -129,6 +129,15 @@ public final class WorkerPool implements AutoCloseable {
      * passes on 2 threads 0.960-0.985x as long (docs/BENCHMARKS.md).
      */
     public void parallelFor(int count, ItemBody body) {
+        parallelFor(count, body, null);
+    }
+
+    /**
+     * {@link #parallelFor(int, ItemBody)} where taking from another worker's share may not pay (the thief
+     * would first have to load what the owner already holds): a worker whose share is done takes item i
+     * from the back of a share with {@code left} items only when {@code rule} says so (null: always).
+     */
+    public void parallelFor(int count, ItemBody body, StealRule rule) {
         if (count <= 0) return;
         if (threads == 1 || count == 1) {
             for (int i = 0; i < count; i++) body.run(0, i);
@@ -140,7 +149,7 @@ public final class WorkerPool implements AutoCloseable {
             while ((i = takeFront(w)) >= 0) body.run(w, i);
             for (int v = 1; v < threads; v++) {
                 int other = (w + v) % threads;
-                while ((i = takeBack(other)) >= 0) body.run(w, i);
+                while ((i = takeBack(other, w, rule)) >= 0) body.run(w, i);
             }
         });
     }
@@ -154,13 +163,19 @@ public final class WorkerPool implements AutoCloseable {
         }
     }
 
-    private int takeBack(int w) {
+    private int takeBack(int victim, int thief, StealRule rule) {
         while (true) {
-            long s = shares.get(8 * w);
+            long s = shares.get(8 * victim);
             int front = (int) (s >>> 32), back = (int) s;
-            if (front >= back) return -1;
-            if (shares.compareAndSet(8 * w, s, s - 1)) return back - 1;
+            if (front >= back || rule != null && !rule.worthTaking(thief, back - 1, back - front)) return -1;
+            if (shares.compareAndSet(8 * victim, s, s - 1)) return back - 1;
         }
+    }
+
+    /** Whether worker {@code thief} should take {@code item} from the back of a share that has {@code left} items. */
+    @FunctionalInterface
+    public interface StealRule {
+        boolean worthTaking(int thief, int item, int left);
     }
 
     @FunctionalInterface

@@ -56,6 +56,24 @@ class WorkerPoolTest {
         }
     }
 
+    /** A steal rule that never finds taking worth it leaves every share to its owner, slow or not. */
+    @Test
+    void aStealRuleCanKeepItemsWithTheirOwner() {
+        try (WorkerPool pool = new WorkerPool(2)) {
+            int n = 8;
+            AtomicIntegerArray ranBy = new AtomicIntegerArray(n), asked = new AtomicIntegerArray(1);
+            pool.parallelFor(n, (w, i) -> {
+                ranBy.set(i, w + 1);
+                if (i < n / 2) LockSupport.parkNanos(5_000_000);
+            }, (thief, i, left) -> {
+                asked.incrementAndGet(0);
+                return false;
+            });
+            for (int i = 0; i < n; i++) assertEquals(i < n / 2 ? 1 : 2, ranBy.get(i), "item " + i);
+            assertTrue(asked.get(0) > 0, "the rule was never asked");
+        }
+    }
+
     @Test
     void anItemsExceptionReachesTheCallerAndThePoolGoesOn() {
         try (WorkerPool pool = new WorkerPool(2)) {
