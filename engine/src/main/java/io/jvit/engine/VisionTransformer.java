@@ -77,11 +77,16 @@ public final class VisionTransformer implements AutoCloseable {
         if (hasHead) linears.add(w.head());
         if (hasDist) linears.add(w.distillationHead());
         PackedLinear[] packed = new PackedLinear[linears.size()];
-        Integer[] order = new Integer[packed.length];   // largest first, so the last task is a small one
-        for (int i = 0; i < order.length; i++) order[i] = i;
-        java.util.Arrays.sort(order, (x, y) -> Long.compare(linears.get(y).parameterCount(), linears.get(x).parameterCount()));
+        Integer[] bySize = new Integer[packed.length];
+        for (int i = 0; i < bySize.length; i++) bySize[i] = i;
+        java.util.Arrays.sort(bySize, (x, y) -> Long.compare(linears.get(y).parameterCount(), linears.get(x).parameterCount()));
+        // share s (parallelFor hands each worker a contiguous share) gets every T-th by size, largest first, so
+        // the shares weigh alike and the items left to take from another share at the end are small ones
+        int t = pool.threads(), next = 0;
+        int[] order = new int[packed.length];
+        for (int s = 0; s < t; s++) for (int r = s; r < bySize.length; r += t) order[next++] = bySize[r];
         pool.parallelFor(packed.length, i -> packed[order[i]] = PackedLinear.pack(linears.get(order[i]), arena));
-        int next = 0;
+        next = 0;
         this.patchEmbedding = packed[next++];
         this.classToken = floats(w.classToken());
         this.distillationToken = w.distillationToken() == null ? null : floats(w.distillationToken());
