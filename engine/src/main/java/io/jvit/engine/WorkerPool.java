@@ -137,7 +137,7 @@ public final class WorkerPool implements AutoCloseable {
      * would first have to load what the owner already holds): a worker whose share is done takes item i
      * from the back of a share with {@code left} items only when {@code rule} says so (null: always).
      */
-    public void parallelFor(int count, ItemBody body, StealRule rule) {
+    public synchronized void parallelFor(int count, ItemBody body, StealRule rule) {   // one loop at a time: the shares are the loop's
         if (count <= 0) return;
         if (threads == 1 || count == 1) {
             for (int i = 0; i < count; i++) body.run(0, i);

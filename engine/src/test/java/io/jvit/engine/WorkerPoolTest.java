@@ -74,6 +74,29 @@ class WorkerPoolTest {
         }
     }
 
+    /** Loops started by two threads at once on one pool run one after the other, each item of each once. */
+    @Test
+    void loopsFromTwoThreadsDoNotMix() throws Exception {
+        try (WorkerPool pool = new WorkerPool(2)) {
+            java.util.concurrent.atomic.AtomicReference<Throwable> bad = new java.util.concurrent.atomic.AtomicReference<>();
+            Runnable loops = () -> {
+                for (int loop = 0; loop < 300; loop++) {
+                    int n = 3 + loop % 29;
+                    AtomicIntegerArray runs = new AtomicIntegerArray(n);
+                    pool.parallelFor(n, (w, i) -> runs.incrementAndGet(i));
+                    for (int i = 0; i < n; i++)
+                        if (runs.get(i) != 1) bad.compareAndSet(null, new AssertionError("loop " + loop + " item " + i + " ran " + runs.get(i) + " times"));
+                }
+            };
+            Thread a = new Thread(loops), b = new Thread(loops);
+            a.start();
+            b.start();
+            a.join();
+            b.join();
+            if (bad.get() != null) fail(bad.get());
+        }
+    }
+
     @Test
     void anItemsExceptionReachesTheCallerAndThePoolGoesOn() {
         try (WorkerPool pool = new WorkerPool(2)) {
