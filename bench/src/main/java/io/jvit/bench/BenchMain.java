@@ -220,6 +220,9 @@ public final class BenchMain implements Callable<Integer> {
                 Runnable or1 = ort == null ? null : () -> ort.run(1, false);
                 Runnable orB = ort == null ? null : () -> ort.run(batch, false);
 
+                // one warm-up step: jvit then ORT (when compared) at batch 1 or batch B
+                Runnable both1 = () -> { jv1.run(); if (ort != null) or1.run(); };
+                Runnable bothB = () -> { jvB.run(); if (ort != null) orB.run(); };
                 long jitNanos = 0;
                 for (int i = 0; i < warmup || (warmup > 0 && jitNanos < warmupMs * 1_000_000L); i++) {
                     long w0 = System.nanoTime();
@@ -227,21 +230,14 @@ public final class BenchMain implements Callable<Integer> {
                     jitNanos += System.nanoTime() - w0;
                     if (ort != null) or1.run();
                 }
-                if (batch > 1) for (int i = 0; i < Math.min(warmup, 2); i++) {
-                    jvB.run();
-                    if (ort != null) orB.run();
-                }
+                if (batch > 1) for (int i = 0; i < Math.min(warmup, 2); i++) bothB.run();
                 // then on, both engines and both batch sizes, until the JIT has been quiet for two 1-second windows
                 long jw0 = System.nanoTime();
                 Stats.JitWatch jit = new Stats.JitWatch(1000);
                 boolean jitQuiet = warmup == 0 || jitWaitMs == 0;
                 for (int i = 0; !jitQuiet && System.nanoTime() - jw0 < jitWaitMs * 1_000_000L; i++) {
-                    jv1.run();
-                    if (ort != null) or1.run();
-                    if (batch > 1 && i % 4 == 3) {
-                        jvB.run();
-                        if (ort != null) orB.run();
-                    }
+                    both1.run();
+                    if (batch > 1 && i % 4 == 3) bothB.run();
                     jitQuiet = jit.quiet();
                 }
                 double jitWaitS = (System.nanoTime() - jw0) / 1e9;

@@ -82,11 +82,11 @@ public final class VisionTransformer implements AutoCloseable {
         java.util.Arrays.sort(bySize, (x, y) -> Long.compare(linears.get(y).parameterCount(), linears.get(x).parameterCount()));
         // share s (parallelFor hands each worker a contiguous share) gets every T-th by size, largest first, so
         // the shares weigh alike and the items left to take from another share at the end are small ones
-        int t = pool.threads(), next = 0;
+        int t = pool.threads(), o = 0;
         int[] order = new int[packed.length];
-        for (int s = 0; s < t; s++) for (int r = s; r < bySize.length; r += t) order[next++] = bySize[r];
+        for (int s = 0; s < t; s++) for (int r = s; r < bySize.length; r += t) order[o++] = bySize[r];
         pool.parallelFor(packed.length, i -> packed[order[i]] = PackedLinear.pack(linears.get(order[i]), arena));
-        next = 0;
+        int next = 0;
         this.patchEmbedding = packed[next++];
         this.classToken = floats(w.classToken());
         this.distillationToken = w.distillationToken() == null ? null : floats(w.distillationToken());
