@@ -11,7 +11,8 @@ import java.util.Random;
  * Same-process A/B of a whole forward pass: two VisionTransformers of one model, built with a system
  * property set to "false" (A) and "true" (B), timed alternately (order alternating per round). On this
  * noisy host only such interleaved ratios are worth reading; two runs of one command minutes apart
- * differ by up to 1.5x. Engine switches read at construction, e.g. jvit.batchSplit.
+ * differ by up to 1.5x. Engine switches read at construction, e.g. jvit.batchSplit. -Dsamples=true also prints
+ * every timed pass of each engine, sorted (to tell a shifted median from a few stalls).
  *
  * <pre>
  * ./jvit bench --help >/dev/null   # builds the modules
@@ -74,6 +75,7 @@ public class AbForward {
         Arrays.sort(ta);
         Arrays.sort(tb);
         Arrays.sort(ratio);
+        if (Boolean.getBoolean("samples")) System.out.println("A " + Arrays.toString(ta) + "\nB " + Arrays.toString(tb));
         if (!prop.contains("=")) prop = prop + "=false/true";
         System.out.printf("A median %.2f ms (min %.2f) | B median %.2f ms (min %.2f) | B/A median %.3f (quartiles %.3f-%.3f)  [%s]%n",
                 ta[rounds / 2], ta[0], tb[rounds / 2], tb[0], ratio[rounds / 2], ratio[rounds / 4], ratio[3 * rounds / 4], prop);

@@ -56,21 +56,32 @@ class WorkerPoolTest {
         }
     }
 
-    /** A steal rule that never finds taking worth it leaves every share to its owner, slow or not. */
+    /**
+     * A steal rule that never finds taking worth it leaves every share to its owner, slow or not, once the
+     * owner has begun it (a share whose owner has not shown up is taken regardless: see
+     * {@link #aLoopDoesNotWaitForAWorkerThatHasNotShownUp}).
+     */
     @Test
     void aStealRuleCanKeepItemsWithTheirOwner() {
         try (WorkerPool pool = new WorkerPool(2)) {
-            int n = 8;
-            AtomicIntegerArray ranBy = new AtomicIntegerArray(n), asked = new AtomicIntegerArray(1);
-            pool.parallelFor(n, (w, i) -> {
-                ranBy.set(i, w + 1);
-                if (i < n / 2) LockSupport.parkNanos(5_000_000);
-            }, (thief, i, left) -> {
-                asked.incrementAndGet(0);
-                return false;
-            });
-            for (int i = 0; i < n; i++) assertEquals(i < n / 2 ? 1 : 2, ranBy.get(i), "item " + i);
-            assertTrue(asked.get(0) > 0, "the rule was never asked");
+            int n = 8, asked = 0;
+            for (int attempt = 0; attempt < 20 && asked == 0; attempt++) {
+                AtomicIntegerArray ranBy = new AtomicIntegerArray(n), askedNow = new AtomicIntegerArray(1);
+                pool.parallelFor(n, (w, i) -> {
+                    ranBy.set(i, w + 1);
+                    if (i < n / 2) LockSupport.parkNanos(5_000_000);
+                }, (thief, i, left) -> {
+                    askedNow.incrementAndGet(0);
+                    return false;
+                });
+                for (int share = 0; share < 2; share++) {
+                    int owner = 0;
+                    for (int i = share * n / 2; i < (share + 1) * n / 2; i++) if (ranBy.get(i) == share + 1) owner++;
+                    assertTrue(owner == 0 || owner == n / 2, "share " + share + ": its owner ran " + owner + " of its " + n / 2 + " items");
+                }
+                asked += askedNow.get(0);
+            }
+            assertTrue(asked > 0, "the rule was never asked");
         }
     }
 
@@ -94,6 +105,48 @@ class WorkerPoolTest {
             a.join();
             b.join();
             if (bad.get() != null) fail(bad.get());
+        }
+    }
+
+    /**
+     * A loop ends when its items are done, without waiting for a worker that has not shown up (a vCPU that
+     * resumes late): here the workers' threads are held back before they first look for work, so the caller
+     * runs every item, also where a steal rule would leave an item to its owner. Once released, they join.
+     */
+    @Test
+    void aLoopDoesNotWaitForAWorkerThatHasNotShownUp() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (WorkerPool pool = new WorkerPool(3, r -> new Thread(() -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                return;
+            }
+            r.run();
+        }))) {
+            assertTimeoutPreemptively(java.time.Duration.ofSeconds(20), () -> {
+                for (WorkerPool.StealRule rule : new WorkerPool.StealRule[] {null, (thief, i, left) -> false}) {
+                    int n = 30;
+                    AtomicIntegerArray ranBy = new AtomicIntegerArray(n);
+                    pool.parallelFor(n, (w, i) -> ranBy.set(i, w + 1), rule);
+                    for (int i = 0; i < n; i++) assertEquals(1, ranBy.get(i), "item " + i + " (rule " + rule + ")");
+                }
+                AtomicIntegerArray runs = new AtomicIntegerArray(3);
+                pool.run(i -> runs.incrementAndGet(i));
+                for (int i = 0; i < 3; i++) assertEquals(1, runs.get(i), "region index " + i);
+            });
+            release.countDown();
+            boolean joined = false;
+            long t0 = System.nanoTime();
+            while (!joined && System.nanoTime() - t0 < 10_000_000_000L) {
+                AtomicIntegerArray ranBy = new AtomicIntegerArray(64);
+                pool.parallelFor(64, (w, i) -> {
+                    ranBy.set(i, w + 1);
+                    LockSupport.parkNanos(20_000);
+                });
+                for (int i = 0; i < 64; i++) joined |= ranBy.get(i) > 1;
+            }
+            assertTrue(joined, "the released workers never took an item");
         }
     }
 
