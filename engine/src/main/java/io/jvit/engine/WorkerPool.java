@@ -30,6 +30,17 @@ public final class WorkerPool implements AutoCloseable {
     private static final long SPIN_NANOS = Math.max(0, Long.getLong("jvit.spinMicros", 2000)) * 1000;
 
     /**
+     * A spinning thread (a worker waiting for a loop, the caller waiting for the last items) yields this often
+     * (system property jvit.yieldMicros; 0: never). After a pause the OS sometimes wakes a worker on the
+     * caller's vCPU while the other vCPU idles; spinning there, the worker kept the caller off its CPU for a
+     * scheduler tick: on the 2-vCPU VM the caller then waited 4-6 ms on the run queue in a quarter of the
+     * ViT-Ti passes after a 50 ms pause (/proc/thread-self/schedstat). Yielding every 20 us cut that wait's
+     * 90th percentile from 3.2-4.6 to 1.0-1.9 ms (docs/BENCHMARKS.md); alone on its CPU, a yield returns at once.
+     */
+    private static final long YIELD_MICROS = Long.getLong("jvit.yieldMicros", 20);
+    private static final long YIELD_NANOS = YIELD_MICROS > 0 ? YIELD_MICROS * 1000 : Long.MAX_VALUE;
+
+    /**
      * A share is one long: the loop's tag (high 24 bits), then its front and back (20 bits each). The tag makes
      * a worker that read one loop and claims late fail on the next loop's shares instead of running that
      * loop's items with the old loop's body.
@@ -80,12 +91,17 @@ public final class WorkerPool implements AutoCloseable {
     private void loop(int id) {
         int seen = 0;   // the tag before the first loop: a worker that starts late joins the loop under way
         while (true) {
-            long start = System.nanoTime();
+            long start = System.nanoTime(), yielded = start;
             int tag;
             while ((tag = loopTag) == seen) {
                 if (closed) return;
-                if (System.nanoTime() - start < SPIN_NANOS) {
+                long now = System.nanoTime();
+                if (now - start < SPIN_NANOS) {
                     Thread.onSpinWait();
+                    if (now - yielded > YIELD_NANOS) {
+                        Thread.yield();
+                        yielded = now;
+                    }
                 } else {
                     setSleeping(id, true);
                     if (loopTag == seen && !closed) LockSupport.park(this);
@@ -155,9 +171,14 @@ public final class WorkerPool implements AutoCloseable {
         for (int i = 1; i < threads; i++) if (isSleeping(i)) LockSupport.unpark(workers[i - 1]);
         work(0, tag);
         long t0 = System.nanoTime();
+        long yielded = t0;
         while (done.get() != count) {
-            if (System.nanoTime() - t0 < SPIN_NANOS) Thread.onSpinWait();
-            else Thread.yield();
+            long now = System.nanoTime();
+            if (now - t0 < SPIN_NANOS && now - yielded <= YIELD_NANOS) Thread.onSpinWait();
+            else {
+                Thread.yield();
+                yielded = now;
+            }
         }
         loopBody = null;   // not kept reachable between loops
         loopRule = null;
