@@ -18,10 +18,23 @@ import java.lang.foreign.ValueLayout;
  * It is the measurement behind {@link Matmul#MAX_ROW_CHUNK} (docs/BENCHMARKS.md, second round of 2026-11-26).
  */
 public final class MatmulTaskBench {
-    private static MemorySegment random(Arena arena, long floats, int seed) {
+    static MemorySegment random(Arena arena, long floats, int seed) {
         MemorySegment s = arena.allocate(floats * 4, 64);
         for (long i = 0; i < floats; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, ((i * 31 + seed) % 17) * 0.01f - 0.08f);
         return s;
+    }
+
+    /**
+     * K x N weights packed, as many as -Dweights says, or enough (~400 MB) that taking them in turn streams each
+     * from memory, as a ViT's weights are.
+     */
+    static PackedMatrix[] weights(Arena arena, int k, int n) {
+        int panels = Matmul.padCols(n) / Matmul.NR;
+        int count = Integer.getInteger("weights", (int) (400_000_000L / ((long) k * panels * Matmul.NR * 4)) + 1);
+        PackedMatrix[] w = new PackedMatrix[count];
+        for (int i = 0; i < count; i++)
+            w[i] = new PackedMatrix(n, k, panels, random(arena, (long) panels * k * Matmul.NR, i), random(arena, (long) panels * Matmul.NR, 7));
+        return w;
     }
 
     /** C = A W^T + b with tasks of (panel, {@code chunk} rows), as {@link Matmul#multiply} runs them. */
@@ -48,12 +61,10 @@ public final class MatmulTaskBench {
         int rounds = args.length > 4 ? Integer.parseInt(args[4]) : 8;
         int m = Matmul.padRows(Integer.getInteger("M", 198));
         int panels = Matmul.padCols(n) / Matmul.NR;
-        int weights = Integer.getInteger("weights", (int) (400_000_000L / ((long) k * panels * Matmul.NR * 4)) + 1);
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads)) {
             MemorySegment a = random(arena, (long) m * k, 1), c = random(arena, (long) m * panels * Matmul.NR, 3);
-            PackedMatrix[] w = new PackedMatrix[weights];
-            for (int i = 0; i < weights; i++)
-                w[i] = new PackedMatrix(n, k, panels, random(arena, (long) panels * k * Matmul.NR, i), random(arena, (long) panels * Matmul.NR, 7));
+            PackedMatrix[] w = weights(arena, k, n);
+            int weights = w.length;
             System.out.printf("M=%d K=%d N=%d, %d threads, %d weights streamed from memory in turn%n", m, k, n, threads, weights);
             for (String cs : chunks) {   // the JIT: the interpreter runs vector code ~1000x slower
                 long t0 = System.nanoTime(), calls = 0;
