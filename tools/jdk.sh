@@ -2,6 +2,14 @@
 # are the JVM flags every jvit process runs with.
 # Order: $JAVA_HOME, $JVIT_JAVA_HOME, then the usual install folders.
 jvit_java_major() { # prints the feature version of the java binary $1
+  # the JDK's release file says it without starting a JVM (~0.15 s each: four JDKs here were 0.5 s of every run)
+  local release="${1%/bin/java}/release" v
+  if [ -f "$release" ]; then
+    v=$(sed -n 's/^JAVA_VERSION="\([0-9][0-9.]*\).*/\1/p' "$release" | head -n1)
+    case "$v" in 1.*) v=${v#1.} ;; esac   # 1.8.0_x is Java 8
+    v=${v%%.*}
+    if [ -n "$v" ]; then echo "$v"; return; fi
+  fi
   "$1" -XshowSettings:properties -version 2>&1 |
     sed -n 's/^ *java\.specification\.version = \([0-9][0-9]*\).*/\1/p' | head -n1
 }

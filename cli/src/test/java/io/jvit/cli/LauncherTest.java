@@ -6,7 +6,7 @@ import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The ./jvit launcher without a JDK 25: one line saying what is needed, exit code 3. */
+/** The ./jvit launcher's JDK search: one line saying what is needed without a JDK 25, exit code 3. */
 class LauncherTest {
     @Test
     void saysWhatIsNeededWithoutASuitableJdk() throws Exception {
@@ -20,5 +20,38 @@ class LauncherTest {
         assertEquals(3, p.waitFor());
         assertEquals(1, out.lines().count(), out);
         assertTrue(out.contains("JDK 25"), out);
+    }
+
+    /**
+     * A JDK's version is read from its release file, without starting its java (here a script that records
+     * being run): a JDK 17 is passed over for a JDK 25 listed after it, and an unreadable release file falls
+     * back to asking java itself.
+     */
+    @Test
+    void readsTheJdkVersionFromItsReleaseFile() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("jvit-jdks");
+        java.nio.file.Path ran = dir.resolve("ran");
+        for (String[] jdk : new String[][] {{"a-jdk17", "JAVA_VERSION=\"17.0.15\""}, {"b-jdk25", "JAVA_VERSION=\"25.0.3\""},
+                {"c-odd", "NO_VERSION_HERE=1"}}) {
+            java.nio.file.Path bin = java.nio.file.Files.createDirectories(dir.resolve(jdk[0]).resolve("bin"));
+            java.nio.file.Files.writeString(dir.resolve(jdk[0]).resolve("release"), jdk[1] + "\n");
+            for (String tool : new String[] {"java", "javac"}) {
+                java.nio.file.Path f = bin.resolve(tool);
+                // asked for its settings, this java says 26; it also records that it ran
+                java.nio.file.Files.writeString(f, "#!/bin/sh\necho " + jdk[0] + " >> " + ran + "\necho '    java.specification.version = 26' >&2\n");
+                f.toFile().setExecutable(true);
+            }
+        }
+        String find = ". " + CliTest.root().resolve("tools/jdk.sh") + "; jvit_find_jdk && echo \"$JAVA_HOME\" && jvit_java_major " + dir.resolve("c-odd/bin/java");
+        ProcessBuilder pb = new ProcessBuilder("bash", "-c", find);
+        pb.environment().put("JVIT_JDK_DIRS", dir + "/*");
+        pb.environment().remove("JAVA_HOME");
+        pb.environment().remove("JVIT_JAVA_HOME");
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), out);
+        assertEquals(java.util.List.of(dir.resolve("b-jdk25").toString(), "26"), out.lines().toList(), out);
+        assertEquals("c-odd", java.nio.file.Files.readString(ran).strip(), "only the JDK without a version in its release file was started");
     }
 }
