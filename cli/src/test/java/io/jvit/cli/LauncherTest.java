@@ -3,6 +3,9 @@ package io.jvit.cli;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -29,16 +32,16 @@ class LauncherTest {
      */
     @Test
     void readsTheJdkVersionFromItsReleaseFile() throws Exception {
-        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("jvit-jdks");
-        java.nio.file.Path ran = dir.resolve("ran");
+        Path dir = Files.createTempDirectory("jvit-jdks");
+        Path ran = dir.resolve("ran");
         for (String[] jdk : new String[][] {{"a-jdk17", "JAVA_VERSION=\"17.0.15\""}, {"b-jdk25", "JAVA_VERSION=\"25.0.3\""},
                 {"c-odd", "NO_VERSION_HERE=1"}}) {
-            java.nio.file.Path bin = java.nio.file.Files.createDirectories(dir.resolve(jdk[0]).resolve("bin"));
-            java.nio.file.Files.writeString(dir.resolve(jdk[0]).resolve("release"), jdk[1] + "\n");
+            Path bin = Files.createDirectories(dir.resolve(jdk[0]).resolve("bin"));
+            Files.writeString(dir.resolve(jdk[0]).resolve("release"), jdk[1] + "\n");
             for (String tool : new String[] {"java", "javac"}) {
-                java.nio.file.Path f = bin.resolve(tool);
+                Path f = bin.resolve(tool);
                 // asked for its settings, this java says 26; it also records that it ran
-                java.nio.file.Files.writeString(f, "#!/bin/sh\necho " + jdk[0] + " >> " + ran + "\necho '    java.specification.version = 26' >&2\n");
+                Files.writeString(f, "#!/bin/sh\necho " + jdk[0] + " >> " + ran + "\necho '    java.specification.version = 26' >&2\n");
                 f.toFile().setExecutable(true);
             }
         }
@@ -51,7 +54,7 @@ class LauncherTest {
         Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), out);
-        assertEquals(java.util.List.of(dir.resolve("b-jdk25").toString(), "26"), out.lines().toList(), out);
-        assertEquals("c-odd", java.nio.file.Files.readString(ran).strip(), "only the JDK without a version in its release file was started");
+        assertEquals(List.of(dir.resolve("b-jdk25").toString(), "26"), out.lines().toList(), out);
+        assertEquals("c-odd", Files.readString(ran).strip(), "only the JDK without a version in its release file was started");
     }
 }

@@ -225,20 +225,28 @@ public final class WorkerPool implements AutoCloseable {
     private int takeFront(int w, int tag) {
         while (true) {
             long s = shares.get(8 * w);
-            int front = (int) (s >>> ITEM_BITS & ITEM_MASK), back = (int) (s & ITEM_MASK);
-            if ((int) (s >>> 2 * ITEM_BITS) != tag || front >= back) return -1;
-            if (shares.compareAndSet(8 * w, s, s + (1L << ITEM_BITS))) return front;
+            if (!open(s, tag)) return -1;
+            if (shares.compareAndSet(8 * w, s, s + (1L << ITEM_BITS))) return front(s);
         }
     }
 
     private int takeBack(int victim, int thief, int tag, StealRule rule, int ownerStart) {
         while (true) {
             long s = shares.get(8 * victim);
-            int front = (int) (s >>> ITEM_BITS & ITEM_MASK), back = (int) (s & ITEM_MASK);
-            if ((int) (s >>> 2 * ITEM_BITS) != tag || front >= back) return -1;
+            if (!open(s, tag)) return -1;
+            int front = front(s), back = back(s);
             if (rule != null && front > ownerStart && !rule.worthTaking(thief, back - 1, back - front)) return -1;
             if (shares.compareAndSet(8 * victim, s, s - 1)) return back - 1;
         }
+    }
+
+    private static int front(long share) { return (int) (share >>> ITEM_BITS & ITEM_MASK); }
+
+    private static int back(long share) { return (int) (share & ITEM_MASK); }
+
+    /** Whether a share belongs to loop {@code tag} and has items left. */
+    private static boolean open(long share, int tag) {
+        return (int) (share >>> 2 * ITEM_BITS) == tag && front(share) < back(share);
     }
 
     /** Whether worker {@code thief} should take {@code item} from the back of a share that has {@code left} items. */

@@ -2,7 +2,10 @@ package io.jvit.engine;
 
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -89,7 +92,7 @@ class WorkerPoolTest {
     @Test
     void loopsFromTwoThreadsDoNotMix() throws Exception {
         try (WorkerPool pool = new WorkerPool(2)) {
-            java.util.concurrent.atomic.AtomicReference<Throwable> bad = new java.util.concurrent.atomic.AtomicReference<>();
+            AtomicReference<Throwable> bad = new AtomicReference<>();
             Runnable loops = () -> {
                 for (int loop = 0; loop < 300; loop++) {
                     int n = 3 + loop % 29;
@@ -115,7 +118,7 @@ class WorkerPoolTest {
      */
     @Test
     void aLoopDoesNotWaitForAWorkerThatHasNotShownUp() throws Exception {
-        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
         try (WorkerPool pool = new WorkerPool(3, r -> new Thread(() -> {
             try {
                 release.await();
@@ -124,7 +127,7 @@ class WorkerPoolTest {
             }
             r.run();
         }))) {
-            assertTimeoutPreemptively(java.time.Duration.ofSeconds(20), () -> {
+            assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
                 for (WorkerPool.StealRule rule : new WorkerPool.StealRule[] {null, (thief, i, left) -> false}) {
                     int n = 30;
                     AtomicIntegerArray ranBy = new AtomicIntegerArray(n);
