@@ -12,7 +12,8 @@ import java.util.Random;
  * property set to "false" (A) and "true" (B), timed alternately (order alternating per round). On this
  * noisy host only such interleaved ratios are worth reading; two runs of one command minutes apart
  * differ by up to 1.5x. Engine switches read at construction, e.g. jvit.batchSplit. -Dsamples=true also prints
- * every timed pass of each engine, sorted (to tell a shifted median from a few stalls).
+ * every timed pass of each engine, sorted (to tell a shifted median from a few stalls); -Dstages=true
+ * the mean time of each stage of the pass (VisionTransformer.Stage) for each engine.
  *
  * <pre>
  * ./jvit bench --help >/dev/null   # builds the modules
@@ -56,6 +57,9 @@ public class AbForward {
         double md = 0;
         for (int i = 0; i < la.length; i++) md = Math.max(md, Math.abs(la[i] - lb[i]));
         System.out.println("max |logit difference| " + md);
+        boolean stages = Boolean.getBoolean("stages");   // per-stage totals of each engine (profiling on: two clock reads a stage)
+        a.profile(stages);
+        b.profile(stages);
         double[] ta = new double[rounds], tb = new double[rounds], ratio = new double[rounds];
         for (int i = 0; i < rounds; i++) {
             for (int j = 0; j < 2; j++) {
@@ -76,6 +80,13 @@ public class AbForward {
         Arrays.sort(tb);
         Arrays.sort(ratio);
         if (Boolean.getBoolean("samples")) System.out.println("A " + Arrays.toString(ta) + "\nB " + Arrays.toString(tb));
+        if (stages) {
+            long[] na = a.kernelNanos(), nb = b.kernelNanos();
+            VisionTransformer.Stage[] names = VisionTransformer.Stage.values();
+            for (int i = 0; i < names.length; i++)
+                System.out.printf("  %-16s A %8.3f ms  B %8.3f ms  B/A %.3f%n", names[i], na[i] / 1e6 / rounds, nb[i] / 1e6 / rounds,
+                        (double) nb[i] / Math.max(1, na[i]));
+        }
         if (!prop.contains("=")) prop = prop + "=false/true";
         System.out.printf("A median %.2f ms (min %.2f) | B median %.2f ms (min %.2f) | B/A median %.3f (quartiles %.3f-%.3f)  [%s]%n",
                 ta[rounds / 2], ta[0], tb[rounds / 2], tb[0], ratio[rounds / 2], ratio[rounds / 4], ratio[3 * rounds / 4], prop);

@@ -94,8 +94,12 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--peak-ms", paramLabel = "MS", description = "Duration of one FMA peak probe; 0 skips the probe (default ${DEFAULT-VALUE}).")
     int peakMs = 200;
 
-    @Option(names = "--gap-ms", paramLabel = "MS", description = "Pause between timed runs, so one engine's spinning workers are asleep before the other starts (default ${DEFAULT-VALUE}).")
+    @Option(names = "--gap-ms", paramLabel = "MS", description = "Pause before each engine's turn, so one engine's spinning workers are asleep before the other starts (default ${DEFAULT-VALUE}).")
     int gapMs = 50;
+
+    @Option(names = "--burst", paramLabel = "N", description = "Timed runs per turn, back to back, each timed alone: the first of a turn comes after "
+            + "the pause, the others in a steady state; medians of both kinds are reported too. 1: every run after a pause (default ${DEFAULT-VALUE}).")
+    int burst = 5;
 
     /** Below this cosine similarity of the two engines' logits the ONNX file is refused as another model. */
     static final double MIN_COSINE = 0.99;
@@ -134,6 +138,7 @@ public final class BenchMain implements Callable<Integer> {
         if (warmupMs < 0) throw new CliException(Exit.USAGE, "--warmup-ms must be >= 0, got " + warmupMs);
         if (jitWaitMs < 0) throw new CliException(Exit.USAGE, "--jit-wait-ms must be >= 0, got " + jitWaitMs);
         if (peakMs < 0 || gapMs < 0) throw new CliException(Exit.USAGE, "--peak-ms and --gap-ms must be >= 0");
+        if (burst < 1) throw new CliException(Exit.USAGE, "--burst must be >= 1");
         int modes = (kernels ? 1 : 0) + (memory ? 1 : 0) + (load ? 1 : 0);
         if (modes > 1) throw new CliException(Exit.USAGE, "choose one of --kernels, --memory, --load");
         if (modes == 1 && onnx != null) throw new CliException(Exit.USAGE, "--compare-onnx goes with the default mode only");
@@ -174,12 +179,15 @@ public final class BenchMain implements Callable<Integer> {
                 r.put("threads", threads);
                 r.put("batch", batch);
                 r.put("image_size", size);
+                r.put("gap_ms", gapMs);
+                r.put("burst", burst);
                 r.put("gflop_per_image", round(gflop, 3));
                 if (!json) {
-                    out.printf("jvit bench: %s (%s), %d px, %.2f GFLOP/image; %d thread%s, batch %d; %d warm-up (and >= %d ms), median of %d (batch 1) and %d (batch %d)%n",
-                            modelName, c.summary(), size, gflop, threads, threads == 1 ? "" : "s", batch, warmup, warmupMs, runs, batchRuns, batch);
+                    out.printf("jvit bench: %s (%s), %d px, %.2f GFLOP/image; %d thread%s, batch %d; %d warm-up (and >= %d ms), median of %d (batch 1) and %d (batch %d); %s%n",
+                            modelName, c.summary(), size, gflop, threads, threads == 1 ? "" : "s", batch, warmup, warmupMs, runs, batchRuns, batch,
+                            burst == 1 ? "a " + gapMs + " ms pause before every run" : "turns of " + burst + " runs back to back, a " + gapMs + " ms pause before each turn");
                     if (ort != null)
-                        out.printf("ONNX Runtime %s: %s (optimisation ALL, intra-op %d, inter-op 1); runs interleaved jvit/ORT, order alternating%n",
+                        out.printf("ONNX Runtime %s: %s (optimisation ALL, intra-op %d, inter-op 1); turns interleaved jvit/ORT, order alternating%n",
                                 ort.version(), onnx, threads);
                 }
 
@@ -284,6 +292,22 @@ public final class BenchMain implements Callable<Integer> {
                     r.put("latency_ratio_min", round(jMin / oMin, 4));
                     r.put("throughput_ratio", round(jIps / oIps, 4));
                 }
+                // with turns of several runs: the first run of each turn (after the pause: parked workers, cooled
+                // caches) apart from the back-to-back ones
+                double[][] kinds = null;   // [engine][after pause, steady]
+                if (burst > 1 && runs > 1) {
+                    kinds = new double[ort == null ? 1 : 2][];
+                    String[] prefix = {"", "onnx_"};
+                    for (int e = 0; e < kinds.length; e++) {
+                        kinds[e] = new double[] {Stats.median(everyNth(t1[e], burst, true)), Stats.median(everyNth(t1[e], burst, false))};
+                        r.put(prefix[e] + "latency_ms_median_after_pause", round(kinds[e][0], 3));
+                        r.put(prefix[e] + "latency_ms_median_steady", round(kinds[e][1], 3));
+                    }
+                    if (ort != null) {
+                        r.put("latency_ratio_after_pause", round(kinds[0][0] / kinds[1][0], 4));
+                        r.put("latency_ratio_steady", round(kinds[0][1] / kinds[1][1], 4));
+                    }
+                }
 
                 // the hot path should allocate nothing: heap bytes per warm forward pass, caller and workers
                 long heapPerForward = new Stats.Allocation("jvit-worker").perCall(jv1, 3);
@@ -342,12 +366,20 @@ public final class BenchMain implements Callable<Integer> {
                         out.printf("%-24s %12s %12s %10s%n", "", "jvit", "ORT", "jvit/ORT");
                         out.printf("%-24s %12s %12s %10.3f%n", "batch-1 median ms", ms(jMed), ms(oMed), jMed / oMed);
                         out.printf("%-24s %12s %12s %10.3f%n", "batch-1 min ms", ms(jMin), ms(oMin), jMin / oMin);
+                        if (kinds != null) {
+                            out.printf("%-24s %12s %12s %10.3f%n", "  median after a pause", ms(kinds[0][0]), ms(kinds[1][0]), kinds[0][0] / kinds[1][0]);
+                            out.printf("%-24s %12s %12s %10.3f%n", "  median back to back", ms(kinds[0][1]), ms(kinds[1][1]), kinds[0][1] / kinds[1][1]);
+                        }
                         out.printf("%-24s %12.1f %12.1f %10.3f%n", "batch-" + batch + " images/s", jIps, oIps, jIps / oIps);
                         out.printf("%-24s %12.1f %12.1f%n", "effective GFLOP/s (b1)", eff1, gflop / (oMed / 1e3));
                         out.println("(latency ratio < 1 and throughput ratio > 1: jvit is faster)");
                     } else {
                         out.printf("%-24s %12s%n", "batch-1 median ms", ms(jMed));
                         out.printf("%-24s %12s%n", "batch-1 min ms", ms(jMin));
+                        if (kinds != null) {
+                            out.printf("%-24s %12s%n", "  median after a pause", ms(kinds[0][0]));
+                            out.printf("%-24s %12s%n", "  median back to back", ms(kinds[0][1]));
+                        }
                         out.printf("%-24s %12.1f%n", "batch-" + batch + " images/s", jIps);
                     }
                     out.printf("jvit heap allocation per batch-1 forward pass (warm, all threads): %,d bytes (of which the returned logits: %,d)%n",
@@ -374,25 +406,35 @@ public final class BenchMain implements Callable<Integer> {
         }
     }
 
-    /** Times a and b alternately (order alternating per pair, a pause between runs); milliseconds. */
+    /**
+     * Times n runs each of a and b in turns of {@link #burst} runs (the order alternating per pair of turns, a
+     * pause before each turn); milliseconds, one sample per run.
+     */
     private double[][] timeInterleaved(Runnable a, Runnable b, int n) throws InterruptedException {
         double[] ta = new double[n], tb = new double[n];
-        for (int i = 0; i < n; i++) {
-            boolean aFirst = i % 2 == 0;
+        for (int i0 = 0, turn = 0; i0 < n; i0 += burst, turn++) {
+            boolean aFirst = turn % 2 == 0;
             for (int j = 0; j < (b == null ? 1 : 2); j++) {
                 boolean runA = (j == 0) == aFirst || b == null;
                 Runnable r = runA ? a : b;
                 if (gapMs > 0) Thread.sleep(gapMs);
-                long t0 = System.nanoTime();
-                r.run();
-                double dt = (System.nanoTime() - t0) / 1e6;
-                if (runA) ta[i] = dt;
-                else tb[i] = dt;
+                for (int i = i0; i < Math.min(n, i0 + burst); i++) {
+                    long t0 = System.nanoTime();
+                    r.run();
+                    double dt = (System.nanoTime() - t0) / 1e6;
+                    if (runA) ta[i] = dt;
+                    else tb[i] = dt;
+                }
             }
         }
         if (Boolean.getBoolean("jvit.bench.samples"))
             System.err.println("samples: jvit " + java.util.Arrays.toString(ta) + (b == null ? "" : " other " + java.util.Arrays.toString(tb)));
         return new double[][] {ta, tb};
+    }
+
+    /** The samples at indices that are multiples of n ({@code first}), or all the others. */
+    static double[] everyNth(double[] t, int n, boolean first) {
+        return java.util.stream.IntStream.range(0, t.length).filter(i -> (i % n == 0) == first).mapToDouble(i -> t[i]).toArray();
     }
 
     static double round(double v, int digits) {

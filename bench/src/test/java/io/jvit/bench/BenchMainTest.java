@@ -15,7 +15,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code jvit bench} in-process on the small torchvision fixture and its ONNX export. */
@@ -68,7 +70,9 @@ class BenchMainTest {
         JsonNode j = new ObjectMapper().readTree(r.out());
         for (String k : new String[] {"model", "threads", "batch", "latency_ms_median", "latency_ms_min", "throughput_ips", "gflops_effective",
                 "peak_gflops", "onnx_latency_ms_median", "onnx_throughput_ips", "latency_ratio", "throughput_ratio",
-                "max_abs_logit_diff", "cosine_similarity", "profile", "matmul_attention_pct", "jit_quiet", "jit_wait_s"})
+                "max_abs_logit_diff", "cosine_similarity", "profile", "matmul_attention_pct", "jit_quiet", "jit_wait_s",
+                "burst", "gap_ms", "latency_ms_median_after_pause", "latency_ms_median_steady", "onnx_latency_ms_median_after_pause",
+                "onnx_latency_ms_median_steady", "latency_ratio_after_pause", "latency_ratio_steady"})
             assertTrue(j.has(k), () -> k + " missing from " + r.out());
         assertEquals(1, j.get("threads").asInt());
         assertEquals(2, j.get("batch").asInt());
@@ -93,6 +97,25 @@ class BenchMainTest {
     }
 
     @Test
+    void oneRunPerTurnReportsNoSteadyState() throws Exception {
+        Run r = bench(quick("--json", "--burst", "1"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        assertEquals(1, j.get("burst").asInt());
+        assertFalse(j.has("latency_ms_median_steady"), r.out());
+        Run text = bench(quick("--burst", "3"));
+        assertTrue(text.out().contains("median back to back"), text.out());
+        assertTrue(text.out().contains("turns of 3 runs back to back"), text.out());
+    }
+
+    @Test
+    void splitsTurnsIntoFirstRunsAndTheRest() {
+        double[] t = {10, 1, 2, 11, 3, 4, 12};
+        assertArrayEquals(new double[] {10, 11, 12}, BenchMain.everyNth(t, 3, true));
+        assertArrayEquals(new double[] {1, 2, 3, 4}, BenchMain.everyNth(t, 3, false));
+    }
+
+    @Test
     void rejectsBadCounts() {
         assertOneLineError(bench(quick("--threads", "0")), Exit.USAGE, "--threads");
         assertOneLineError(bench(quick("--batch", "0")), Exit.USAGE, "--batch");
@@ -101,6 +124,7 @@ class BenchMainTest {
         assertOneLineError(bench(quick("--image-size", "30")), Exit.USAGE, "patch size");
         assertOneLineError(bench(quick("--threads", "x")), Exit.USAGE, "--threads");
         assertOneLineError(bench(quick("--jit-wait-ms", "-1")), Exit.USAGE, "--jit-wait-ms");
+        assertOneLineError(bench(quick("--burst", "0")), Exit.USAGE, "--burst");
     }
 
     @Test
