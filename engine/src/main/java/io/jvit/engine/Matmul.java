@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 
 /**
  * C = epilogue(A W^T + b) for activations A [M x K] (row-major, row stride lda floats) and a weight
@@ -41,6 +42,8 @@ public final class Matmul {
      * (tools/matmul_shapes.txt); blocks smaller than this cost the extra C round trips.
      */
     static final int KC = 768;
+    /** Whether a tile reads the next panel ahead (see {@link #tile}); -Djvit.readAhead=false turns it off. */
+    private static final boolean READ_AHEAD = !"false".equals(System.getProperty("jvit.readAhead"));
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     /** What happens to A W^T + b before it is written. */
@@ -102,10 +105,20 @@ public final class Matmul {
         if (r0 >= r1) return;
         int k = w.k();
         long bOff = w.panelOffset(panel), colOff = (long) panel * NR * 4;
+        // Read ahead: the kernel calls of this tile also load the next panel (this worker's next tile, as a rule),
+        // a few bytes per k step, spread so that it is all read by the tile's end. Java has no prefetch
+        // instruction, and a panel's first micro-tile otherwise waits on DRAM (or an L3 another tenant has
+        // flushed). Whole passes, one process, on/off: ViT-Ti 0.88-0.89 in a slow phase of the host, 0.98 with
+        // the caches flushed before each pass, 0.99-1.01 in quiet phases; ViT-S and ViT-B 0.98-1.04 (docs/BENCHMARKS.md).
+        long panelBytes = (long) k * NR * 4;
+        long ahead = panel + 1 < w.panels() ? w.panelOffset(panel + 1) : -1, aheadEnd = ahead + panelBytes;
+        long calls = (long) ((r1 - r0 + MR - 1) / MR) * ((k + KC - 1) / KC);
+        long step = Math.min(NR * 4, Math.max(4, (panelBytes / calls / Math.min(k, KC) + 3) & ~3L));
         for (int k0 = 0; k0 < k; k0 += KC) {
             int kb = Math.min(KC, k - k0);
             // the first k-block overwrites C unless C holds the residual; later ones add onto it
-            blockRows(a, lda, r0, r1, k0, kb, w.data(), bOff + (long) k0 * NR * 4, k0 == 0 && epilogue != Epilogue.RESIDUAL, c, ldc, colOff);
+            ahead = blockRows(a, lda, r0, r1, k0, kb, w.data(), bOff + (long) k0 * NR * 4, k0 == 0 && epilogue != Epilogue.RESIDUAL,
+                    c, ldc, colOff, ahead, aheadEnd, step);
         }
         finish(c, ldc, r0, r1, colOff, w.bias(), epilogue);
     }
@@ -113,19 +126,28 @@ public final class Matmul {
     /**
      * Rows [r0, r1) of one panel over one k-block, MR rows at a time: C = A B ({@code store}) or C += A B.
      * The block's B rows start at {@code bk}, NR floats each; A's columns from {@code k0}; C's from byte colOff.
+     * Each call also reads {@code step} bytes per k of b from {@code ahead} on, up to {@code aheadEnd}
+     * (ahead < 0, or past the end: this block again, which is in cache); returns where the next call reads ahead.
      */
-    static void blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk,
-                          boolean store, MemorySegment c, long ldc, long colOff) {
+    static long blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk,
+                          boolean store, MemorySegment c, long ldc, long colOff, long ahead, long aheadEnd, long step) {
         for (int r = r0; r < r1; r += MR) {
             long aOff = ((long) r * lda + k0) * 4, cOff = (long) r * ldc * 4 + colOff;
-            if (store) kernel(a, aOff, lda * 4, b, bk, (long) NR * 4, kb, c, cOff, ldc * 4);
-            else kernelAccumulate(a, aOff, lda * 4, b, bk, (long) NR * 4, kb, c, cOff, ldc * 4);
+            boolean reads = ahead >= 0 && ahead + kb * step <= aheadEnd;
+            long t = reads ? ahead : bk, ts = reads ? step : 4;
+            if (store) kernel(a, aOff, lda * 4, b, bk, (long) NR * 4, kb, c, cOff, ldc * 4, t, ts);
+            else kernelAccumulate(a, aOff, lda * 4, b, bk, (long) NR * 4, kb, c, cOff, ldc * 4, t, ts);
+            if (reads) ahead += kb * step;
         }
+        return ahead;
     }
 
     /**
      * One MR x NR tile of C = A B over k (no bias: see {@link #finish}). Offsets and strides in bytes;
      * B's k-th row of NR floats starts at bOff + k * bStep (NR*4 for a packed panel; attention passes others).
+     * Per k it also loads an int of b at tOff + k * tStep, to have that memory in cache when it is needed
+     * (see {@link #tile}); tStep 0 reads one int again and again. Those loads change no result: their xor is
+     * cut to 16 bits and multiplied by zero into one accumulator (C2 folds neither, so it keeps the loads).
      * <p>
      * The only vector kernel, kept as small as it can be: every vector stays inside it (a vector passed
      * to a method C2 does not inline is boxed on the heap), it has no branch (one first taken late costs
@@ -135,7 +157,7 @@ public final class Matmul {
      * and ran its vector ops boxed, ~1000x slower, for the rest of the process.
      */
     static void kernel(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
-                       MemorySegment c, long cOff, long ldc) {
+                       MemorySegment c, long cOff, long ldc, long tOff, long tStep) {
         FloatVector z = FloatVector.zero(F);
         FloatVector c00 = z, c01 = z, c02 = z, c03 = z;
         FloatVector c10 = z, c11 = z, c12 = z, c13 = z;
@@ -147,7 +169,10 @@ public final class Matmul {
         long ak = aOff;
         long bk = bOff;
         long bEnd = bOff + (long) k * bStep;
-        for (; bk < bEnd; bk += bStep, ak += 4) {
+        long tk = tOff;
+        int seen = 0;
+        for (; bk < bEnd; bk += bStep, ak += 4, tk += tStep) {
+            seen ^= b.get(JAVA_INT_UNALIGNED, tk);
             FloatVector b0 = FloatVector.fromMemorySegment(F, b, bk, NATIVE);
             FloatVector b1 = FloatVector.fromMemorySegment(F, b, bk + 1 * LANES * 4L, NATIVE);
             FloatVector b2 = FloatVector.fromMemorySegment(F, b, bk + 2 * LANES * 4L, NATIVE);
@@ -183,6 +208,7 @@ public final class Matmul {
             c52 = av.fma(b2, c52);
             c53 = av.fma(b3, c53);
         }
+        c00 = c00.add((float) (seen & 0xFFFF) * 0f);
         c00.intoMemorySegment(c, cOff + 0 * ldc, NATIVE);
         c01.intoMemorySegment(c, cOff + 0 * ldc + 1 * LANES * 4L, NATIVE);
         c02.intoMemorySegment(c, cOff + 0 * ldc + 2 * LANES * 4L, NATIVE);
@@ -242,9 +268,9 @@ public final class Matmul {
 
     /** C += A B for one tile: the product goes to a small per-thread tile (hot in L1), then is added to C. */
     static void kernelAccumulate(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
-                                 MemorySegment c, long cOff, long ldc) {
+                                 MemorySegment c, long cOff, long ldc, long tOff, long tStep) {
         MemorySegment t = TILE.get();
-        kernel(a, aOff, lda, b, bOff, bStep, k, t, 0, (long) NR * 4);
+        kernel(a, aOff, lda, b, bOff, bStep, k, t, 0, (long) NR * 4, tOff, tStep);
         addTile(t, c, cOff, ldc);
     }
 

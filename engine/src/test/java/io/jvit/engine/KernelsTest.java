@@ -50,6 +50,29 @@ class KernelsTest {
         }
     }
 
+    /** The kernel's read-ahead loads change nothing, whatever bits they read (NaN, infinity, any int). */
+    @Test
+    void readAheadLeavesTheProductAlone() {
+        int k = 40;
+        Random r = new Random(3);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = arena.allocate((long) Matmul.MR * k * 4, 64), b = arena.allocate((long) k * Matmul.NR * 4 + 4096, 64);
+            for (long i = 0; i < a.byteSize() / 4; i++) a.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
+            long ahead = (long) k * Matmul.NR * 4;   // the read-ahead region after the panel: NaN, infinity and random bits
+            for (long i = 0; i < ahead / 4; i++) b.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
+            int[] odd = {0x7fc00000, 0x7f800000, 0xff800000, 0x7fc00123, -1};
+            for (long i = ahead / 4; i < b.byteSize() / 4; i++) b.setAtIndex(ValueLayout.JAVA_INT, i, odd[(int) (i % odd.length)] ^ (int) (i * 0x9E37));
+            long ldc = (long) Matmul.NR * 4;
+            MemorySegment plain = arena.allocate(Matmul.MR * ldc, 64), read = arena.allocate(Matmul.MR * ldc, 64);
+            Matmul.kernel(a, 0, k * 4L, b, 0, Matmul.NR * 4L, k, plain, 0, ldc, 0, 0);
+            for (long step : new long[] {4, 8, 64})
+                for (long start = ahead; start + k * step <= b.byteSize(); start += 1028) {
+                    Matmul.kernel(a, 0, k * 4L, b, 0, Matmul.NR * 4L, k, read, 0, ldc, start, step);
+                    assertEquals(-1L, plain.mismatch(read), "read ahead from " + start + " by " + step);
+                }
+        }
+    }
+
     @Test
     void rowChunksSplitEvenlyAndRespectTheL2Bound() {
         assertEquals(1, Matmul.rowChunks(198, 36, 1));    // ViT-B qkv, one thread: one task per panel
