@@ -209,7 +209,7 @@ public final class Int8Matmul {
             int kb = Math.min(kc, k - k0);
             widen(w.data(), (long) panel * k * NR + (long) k0 * NR, kb, w.scales(), colOff, f);
             // Matmul's kernel on the widened panel; later k-blocks (and the residual) add onto C
-            Matmul.blockRows(a, lda, r0, r1, k0, kb, f, 0, k0 == 0 && epilogue != Matmul.Epilogue.RESIDUAL, c, ldc, colOff, -1, -1, 4);
+            Matmul.blockRows(a, lda, r0, r1, k0, kb, f, 0, k0 == 0 && epilogue != Matmul.Epilogue.RESIDUAL, c, ldc, colOff);
         }
         Matmul.finish(c, ldc, r0, r1, colOff, w.bias(), epilogue);
     }

@@ -126,9 +126,15 @@ public final class Matmul {
     /**
      * Rows [r0, r1) of one panel over one k-block, MR rows at a time: C = A B ({@code store}) or C += A B.
      * The block's B rows start at {@code bk}, NR floats each; A's columns from {@code k0}; C's from byte colOff.
-     * Each call also reads {@code step} bytes per k of b from {@code ahead} on, up to {@code aheadEnd}
-     * (ahead < 0, or past the end: this block again, which is in cache); returns where the next call reads ahead.
+     * The overload below also reads {@code step} bytes per k of b from {@code ahead} on, up to {@code aheadEnd}
+     * (ahead < 0, or past the end: this block again, which is in cache), and returns where the next call reads ahead.
      */
+    static void blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk,
+                          boolean store, MemorySegment c, long ldc, long colOff) {
+        blockRows(a, lda, r0, r1, k0, kb, b, bk, store, c, ldc, colOff, -1, -1, 4);
+    }
+
+    /** {@link #blockRows(MemorySegment, long, int, int, int, int, MemorySegment, long, boolean, MemorySegment, long, long)}, reading ahead. */
     static long blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk,
                           boolean store, MemorySegment c, long ldc, long colOff, long ahead, long aheadEnd, long step) {
         for (int r = r0; r < r1; r += MR) {
@@ -140,6 +146,12 @@ public final class Matmul {
             if (reads) ahead += kb * step;
         }
         return ahead;
+    }
+
+    /** {@link #kernel(MemorySegment, long, long, MemorySegment, long, long, int, MemorySegment, long, long, long, long)} reading nothing ahead. */
+    static void kernel(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
+                       MemorySegment c, long cOff, long ldc) {
+        kernel(a, aOff, lda, b, bOff, bStep, k, c, cOff, ldc, bOff, 0);
     }
 
     /**
@@ -194,6 +206,12 @@ public final class Matmul {
 
     private static final ThreadLocal<MemorySegment> TILE =
             ThreadLocal.withInitial(() -> java.lang.foreign.Arena.ofAuto().allocate((long) MR * NR * 4, 64));
+
+    /** {@link #kernelAccumulate(MemorySegment, long, long, MemorySegment, long, long, int, MemorySegment, long, long, long, long)} reading nothing ahead. */
+    static void kernelAccumulate(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,
+                                 MemorySegment c, long cOff, long ldc) {
+        kernelAccumulate(a, aOff, lda, b, bOff, bStep, k, c, cOff, ldc, bOff, 0);
+    }
 
     /** C += A B for one tile: the product goes to a small per-thread tile (hot in L1), then is added to C. */
     static void kernelAccumulate(MemorySegment a, long aOff, long lda, MemorySegment b, long bOff, long bStep, int k,

@@ -196,7 +196,7 @@ public final class Attention implements AutoCloseable {
             for (int c = 0; c < kPanels; c += NR)
                 for (int r = 0; r < rows; r += Matmul.MR)
                     Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, kt0 + c * 4L, (long) KB * 4, d,
-                            s, ((long) r * KB + c) * 4, (long) KB * 4, kt0 + c * 4L, 0);
+                            s, ((long) r * KB + c) * 4, (long) KB * 4);
             for (int c = kPanels; c < kVec; c += LANES)
                 for (int r = 0; r < rows; r += Matmul.MR)
                     Matmul.kernel1(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, kt0 + c * 4L, (long) KB * 4, d,
@@ -213,10 +213,10 @@ public final class Attention implements AutoCloseable {
                 for (int c = 0; c < dPad; c += NR) {
                     if (k0 == 0)
                         Matmul.kernel(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
-                                o, ((long) r * dPad + c) * 4, (long) dPad * 4, vOff + c * 4L, 0);
+                                o, ((long) r * dPad + c) * 4, (long) dPad * 4);
                     else
                         Matmul.kernelAccumulate(s, (long) r * KB * 4, (long) KB * 4, vp, vOff + c * 4L, (long) dPad * 4, nk,
-                                o, ((long) r * dPad + c) * 4, (long) dPad * 4, vOff + c * 4L, 0);
+                                o, ((long) r * dPad + c) * 4, (long) dPad * 4);
                 }
         }
         // normalise and write this head's slice of the output rows

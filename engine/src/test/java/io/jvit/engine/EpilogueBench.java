@@ -28,12 +28,12 @@ public final class EpilogueBench {
                 case "tile" -> {
                     for (int r = 0; r < m; r += Matmul.MR) {
                         long aOff = (long) r * lda * 4, cOff = (long) r * ldc * 4 + colOff;
-                        Matmul.kernel(a, aOff, lda * 4, w.data(), bOff, (long) Matmul.NR * 4, w.k(), c, cOff, ldc * 4, bOff, 4);
+                        Matmul.kernel(a, aOff, lda * 4, w.data(), bOff, (long) Matmul.NR * 4, w.k(), c, cOff, ldc * 4);
                         Matmul.finish(c, ldc, r, r + Matmul.MR, colOff, w.bias(), Matmul.Epilogue.GELU);
                     }
                 }
                 case "chunk", "store" -> {
-                    Matmul.blockRows(a, lda, 0, m, 0, w.k(), w.data(), bOff, true, c, ldc, colOff, -1, -1, 4);
+                    Matmul.blockRows(a, lda, 0, m, 0, w.k(), w.data(), bOff, true, c, ldc, colOff);
                     Matmul.finish(c, ldc, 0, m, colOff, w.bias(), variant.equals("store") ? Matmul.Epilogue.STORE : Matmul.Epilogue.GELU);
                 }
                 default -> throw new IllegalArgumentException(variant);
