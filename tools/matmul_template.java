@@ -73,19 +73,27 @@ public final class Matmul {
      */
     public static void multiply(WorkerPool pool, MemorySegment a, long lda, int m, PackedMatrix w,
                                 MemorySegment c, long ldc, Epilogue epilogue) {
+        multiply(pool, a, lda, m, w, c, ldc, epilogue, 0, w.panels());
+    }
+
+    /** Only C's columns of panels [firstPanel, endPanel) (NR columns each); C's other columns are left alone. */
+    public static void multiply(WorkerPool pool, MemorySegment a, long lda, int m, PackedMatrix w,
+                                MemorySegment c, long ldc, Epilogue epilogue, int firstPanel, int endPanel) {
         if (m % MR != 0) throw new IllegalArgumentException("rows " + m + " not a multiple of " + MR);
         if (ldc < w.paddedN()) throw new IllegalArgumentException("output stride " + ldc + " < " + w.paddedN());
         if (lda < w.k()) throw new IllegalArgumentException("input stride " + lda + " < K " + w.k());
-        int panels = w.panels();
+        if (firstPanel < 0 || endPanel > w.panels() || firstPanel >= endPanel)
+            throw new IllegalArgumentException("panels [" + firstPanel + ", " + endPanel + ") of " + w.panels());
+        int panels = endPanel - firstPanel;
         int threads = pool == null ? 1 : pool.threads();
         int rowChunks = rowChunks(m, panels, threads);
         int chunk = padRows((m + rowChunks - 1) / rowChunks);
         int tiles = rowChunks * panels;
         if (threads == 1 || tiles == 1) {
-            for (int t = 0; t < tiles; t++) tile(a, lda, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks * chunk, chunk);
+            for (int t = 0; t < tiles; t++) tile(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks * chunk, chunk);
             return;
         }
-        pool.parallelFor(tiles, t -> tile(a, lda, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks * chunk, chunk));
+        pool.parallelFor(tiles, t -> tile(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks * chunk, chunk));
     }
 
     /**

@@ -167,6 +167,8 @@ public final class BenchMain implements Callable<Integer> {
             for (int i = 0; i < pxB.length; i++) pxB[i] = (float) rnd.nextGaussian();
             float[] px1 = java.util.Arrays.copyOf(pxB, per);
             double gflop = c.gflopsPerImage(size);
+            // what jvit computes: less when its last block runs the CLS (and distillation) rows alone
+            double gflopComputed = engine.gflopsComputedPerImage(size);
             String modelName = vit.modelPath().getFileName() == null ? vit.modelPath().toString() : vit.modelPath().getFileName().toString();
 
             OrtModel ort = onnx == null ? null : new OrtModel(onnx, threads, c.channels(), size, c.numClasses());
@@ -182,6 +184,7 @@ public final class BenchMain implements Callable<Integer> {
                 r.put("gap_ms", gapMs);
                 r.put("burst", burst);
                 r.put("gflop_per_image", round(gflop, 3));
+                r.put("gflop_computed_per_image", round(gflopComputed, 3));
                 if (!json) {
                     out.printf("jvit bench: %s (%s), %d px, %.2f GFLOP/image; %d thread%s, batch %d; %d warm-up (and >= %d ms), median of %d (batch 1) and %d (batch %d); %s%n",
                             modelName, c.summary(), size, gflop, threads, threads == 1 ? "" : "s", batch, warmup, warmupMs, runs, batchRuns, batch,
@@ -278,6 +281,10 @@ public final class BenchMain implements Callable<Integer> {
                 r.put("peak_gflops_1thread", Double.isNaN(peak1) ? null : round(peak1, 2));
                 r.put("pct_of_peak", Double.isNaN(peakT) ? null : round(100 * eff1 / peakT, 1));
                 r.put("pct_of_peak_batch", Double.isNaN(peakT) ? null : round(100 * effB / peakT, 1));
+                double share = gflopComputed / gflop;   // computed FLOP/s = effective (model) FLOP/s x share
+                r.put("gflops_computed", round(eff1 * share, 2));
+                r.put("pct_of_peak_computed", Double.isNaN(peakT) ? null : round(100 * eff1 * share / peakT, 1));
+                r.put("pct_of_peak_computed_batch", Double.isNaN(peakT) ? null : round(100 * effB * share / peakT, 1));
                 double oMed = 0, oMin = 0, oIps = 0;
                 if (ort != null) {
                     oMed = Stats.median(t1[1]);
@@ -389,6 +396,11 @@ public final class BenchMain implements Callable<Integer> {
                                 eff1, 100 * eff1 / peakT, peakT, effB, batch, 100 * effB / peakT);
                     else
                         out.printf("jvit effective: %.1f GFLOP/s at batch 1, %.1f at batch %d%n", eff1, effB, batch);
+                    if (share < 1)
+                        out.printf("  (effective: the model's %.2f GFLOP per image over the time; jvit computes %.2f, its last block on the CLS%s"
+                                        + " row%s alone: %.1f GFLOP/s at batch 1%s)%n", gflop, gflopComputed,
+                                c.distilled() ? " and distillation" : "", c.distilled() ? "s" : "", eff1 * share,
+                                Double.isNaN(peakT) ? "" : String.format(" = %.0f%% of the peak", 100 * eff1 * share / peakT));
                     if (prof != null) {
                         out.printf("%nprofile (batch %d, %.2f ms per forward pass with profiling on):%n", profileBatch, (double) r.get("profile_forward_ms"));
                         for (Map.Entry<String, Object> e : prof.entrySet()) {

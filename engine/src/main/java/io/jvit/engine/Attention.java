@@ -104,6 +104,19 @@ public final class Attention implements AutoCloseable {
      */
     public void forward(WorkerPool pool, MemorySegment qkv, long ldq, int images, int tokens,
                         MemorySegment out, long ldo) {
+        forward(pool, qkv, ldq, tokens, qkv, ldq, images, tokens, out, ldo);
+    }
+
+    /**
+     * Attention for the first {@code queries} tokens of each image only, their queries read from {@code q}:
+     * image b's query i is row b * queries + i of q (head h at column h*d, stride ldqq floats, readable for
+     * MAX_QB rows past the last), and its output goes to row b * queries + i of {@code out}. The keys and
+     * values of all {@code tokens} come from qkv as in the method above, which is this with q = qkv and
+     * queries = tokens. (The last encoder block needs no more than its CLS and distillation rows.)
+     */
+    public void forward(WorkerPool pool, MemorySegment q, long ldqq, int queries, MemorySegment qkv, long ldq,
+                        int images, int tokens, MemorySegment out, long ldo) {
+        if (queries < 1 || queries > tokens) throw new IllegalArgumentException(queries + " queries of " + tokens + " tokens");
         int workers = pool == null ? 1 : pool.threads();
         if (workers > scores.length)
             throw new IllegalArgumentException("a pool of " + workers + " threads for attention built for " + scores.length);
@@ -113,9 +126,9 @@ public final class Attention implements AutoCloseable {
             if (keysT[w].byteSize() < kBytes) keysT[w] = arena.allocate(kBytes, 64);
             if (values[w].byteSize() < vBytes) values[w] = arena.allocate(vBytes, 64);
         }
-        int qBlocks = (tokens + qb - 1) / qb, items = images * heads * qBlocks;
+        int qBlocks = (queries + qb - 1) / qb, items = images * heads * qBlocks;
         for (int w = 0; w < workers; w++) held[16 * w] = -1;
-        WorkerPool.ItemBody body = (w, i) -> item(w, i, qBlocks, qkv, ldq, out, ldo, tokens, width);
+        WorkerPool.ItemBody body = (w, i) -> item(w, i, qBlocks, q, ldqq, queries, qkv, ldq, out, ldo, tokens, width);
         if (pool == null) {
             for (int i = 0; i < items; i++) body.run(0, i);
             return;
@@ -125,13 +138,14 @@ public final class Attention implements AutoCloseable {
     }
 
     /** Runs item i on worker w, packing its (image, head) first unless the worker holds it already. */
-    private void item(int w, int i, int qBlocks, MemorySegment qkv, long ldq, MemorySegment out, long ldo, int tokens, int width) {
+    private void item(int w, int i, int qBlocks, MemorySegment q, long ldqq, int queries, MemorySegment qkv, long ldq,
+                      MemorySegment out, long ldo, int tokens, int width) {
         int bh = i / qBlocks;
         if (bh != held[16 * w]) {
             packHead(qkv, ldq, keysT[w], values[w], bh, tokens, width);
             held[16 * w] = bh;
         }
-        block(w, qkv, ldq, keysT[w], values[w], out, ldo, bh, i % qBlocks, tokens);
+        block(w, q, ldqq, queries, keysT[w], values[w], out, ldo, bh, i % qBlocks, tokens);
     }
 
     /** Per-thread staging for {@link #packHead}: TB key rows, on the heap. */
@@ -174,19 +188,22 @@ public final class Attention implements AutoCloseable {
         }
     }
 
-    /** Query block qb of pair bh (image * heads + head), its keys and values packed in kt and vp, on worker w. */
-    private void block(int w, MemorySegment qkv, long ldq, MemorySegment kt, MemorySegment vp, MemorySegment out, long ldo,
+    /**
+     * Query block qb of pair bh (image * heads + head), its queries in q (rows b * queries + i), its keys and
+     * values packed in kt and vp, on worker w.
+     */
+    private void block(int w, MemorySegment q, long ldq, int queries, MemorySegment kt, MemorySegment vp, MemorySegment out, long ldo,
                        int bh, int qb, int tokens) {
         int b = bh / heads, h = bh % heads, d = headDim;
         int q0 = qb * this.qb;
-        int nq = Math.min(this.qb, tokens - q0);
+        int nq = Math.min(this.qb, queries - q0);
         int rows = Matmul.padRows(nq);
         MemorySegment s = scores[w], o = outputs[w];
         float[] m = runMax[w], l = runSum[w];
         java.util.Arrays.fill(m, -1e30f);
         java.util.Arrays.fill(l, 0f);
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(d));
-        long qOff = ((long) (b * tokens + q0) * ldq + (long) h * d) * 4;
+        long qOff = ((long) (b * queries + q0) * ldq + (long) h * d) * 4;
         for (int k0 = 0; k0 < tokens; k0 += KB) {
             int nk = Math.min(KB, tokens - k0);
             // S = Q K^T for this key block, whole vectors of keys: panels, then single vectors at the edge
@@ -195,11 +212,11 @@ public final class Attention implements AutoCloseable {
             // (panel outer: its d x NR keys, 16 KB, stay in L1 while every query row block passes)
             for (int c = 0; c < kPanels; c += NR)
                 for (int r = 0; r < rows; r += Matmul.MR)
-                    Matmul.kernel(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, kt0 + c * 4L, (long) KB * 4, d,
+                    Matmul.kernel(q, qOff + (long) r * ldq * 4, ldq * 4, kt, kt0 + c * 4L, (long) KB * 4, d,
                             s, ((long) r * KB + c) * 4, (long) KB * 4);
             for (int c = kPanels; c < kVec; c += LANES)
                 for (int r = 0; r < rows; r += Matmul.MR)
-                    Matmul.kernel1(qkv, qOff + (long) r * ldq * 4, ldq * 4, kt, kt0 + c * 4L, (long) KB * 4, d,
+                    Matmul.kernel1(q, qOff + (long) r * ldq * 4, ldq * 4, kt, kt0 + c * 4L, (long) KB * 4, d,
                             s, ((long) r * KB + c) * 4, (long) KB * 4);
             // online softmax: P = 2^(S*scale - m_new), O *= 2^(m_old - m_new). Padded key columns get a
             // huge negative score (P ~ 1e-38, and P V reads only the nk real keys): whole vectors, no masks.
@@ -223,7 +240,7 @@ public final class Attention implements AutoCloseable {
         for (int r = 0; r < nq; r++) {
             float inv = 1f / l[r];
             long oo = (long) r * dPad * 4;
-            long dst = ((long) (b * tokens + q0 + r) * ldo + (long) h * d) * 4;
+            long dst = ((long) (b * queries + q0 + r) * ldo + (long) h * d) * 4;
             normaliseRow(o, oo, out, dst, d, inv);
         }
     }

@@ -109,19 +109,22 @@ public final class Int8Matmul {
         };
     }
 
+    /** C's columns of panels [firstPanel, endPanel) (NR columns each); C's other columns are left alone. */
     static void multiply(WorkerPool pool, MemorySegment a, long lda, int m, PackedInt8Matrix w, MemorySegment c, long ldc,
-                         Matmul.Epilogue epilogue) {
+                         Matmul.Epilogue epilogue, int firstPanel, int endPanel) {
         if (m % MR != 0) throw new IllegalArgumentException("rows " + m + " not a multiple of " + MR);
         if (ldc < w.paddedN()) throw new IllegalArgumentException("output stride " + ldc + " < " + w.paddedN());
         if (lda < w.k()) throw new IllegalArgumentException("input stride " + lda + " < K " + w.k());
-        int panels = w.panels();
+        if (firstPanel < 0 || endPanel > w.panels() || firstPanel >= endPanel)
+            throw new IllegalArgumentException("panels [" + firstPanel + ", " + endPanel + ") of " + w.panels());
+        int panels = endPanel - firstPanel;
         if (w.mode() == Mode.W8A32) {
             int rowChunks = (m + A32_ROW_CHUNK - 1) / A32_ROW_CHUNK;
             int tiles = rowChunks * panels;
             if (pool == null || pool.threads() == 1 || tiles == 1) {
-                for (int t = 0; t < tiles; t++) tileW8A32(a, lda, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks);
+                for (int t = 0; t < tiles; t++) tileW8A32(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks);
             } else {
-                pool.parallelFor(tiles, t -> tileW8A32(a, lda, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks));
+                pool.parallelFor(tiles, t -> tileW8A32(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks));
             }
             return;
         }
@@ -133,10 +136,10 @@ public final class Int8Matmul {
         int blocks = m / MR;
         if (pool == null || pool.threads() == 1 || blocks == 1) {
             for (int b = 0; b < blocks; b++) quantizeRows(a, lda, b * MR, w.k(), kp, q, sa);
-            for (int t = 0; t < tiles; t++) tileW8A8(q, kp, sa, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks);
+            for (int t = 0; t < tiles; t++) tileW8A8(q, kp, sa, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks);
         } else {
             pool.parallelFor(blocks, b -> quantizeRows(a, lda, b * MR, w.k(), kp, q, sa));
-            pool.parallelFor(tiles, t -> tileW8A8(q, kp, sa, m, w, c, ldc, epilogue, t / rowChunks, t % rowChunks));
+            pool.parallelFor(tiles, t -> tileW8A8(q, kp, sa, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks));
         }
     }
 

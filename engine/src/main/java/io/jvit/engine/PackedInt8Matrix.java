@@ -73,7 +73,8 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
     public long byteSize() { return data.byteSize() + scales.byteSize() + bias.byteSize(); }
 
     @Override
-    public void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue) {
-        Int8Matmul.multiply(pool, a, lda, m, this, c, ldc, epilogue);
+    public void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue,
+                         int firstPanel, int endPanel) {
+        Int8Matmul.multiply(pool, a, lda, m, this, c, ldc, epilogue, firstPanel, endPanel);
     }
 }

@@ -21,8 +21,17 @@ public interface PackedLinear {
     /** Off-heap bytes held. */
     long byteSize();
 
+    /** Panels of {@link Matmul#NR} output columns (the last one zero-padded). */
+    int panels();
+
     /** C = epilogue(A W^T + b): A is M x K (stride lda floats, M a multiple of {@link Matmul#MR}), C stride ldc >= paddedN(). */
-    void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue);
+    default void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue) {
+        multiply(pool, a, lda, m, c, ldc, epilogue, 0, panels());
+    }
+
+    /** The same for C's columns of panels [firstPanel, endPanel) only; C's other columns are left alone. */
+    void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue,
+                  int firstPanel, int endPanel);
 
     /** Packs a Linear in the form its dtype calls for. */
     static PackedLinear pack(Linear l, Arena arena) {

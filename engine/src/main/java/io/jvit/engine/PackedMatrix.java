@@ -61,7 +61,8 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
     public long byteSize() { return data.byteSize() + bias.byteSize(); }
 
     @Override
-    public void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue) {
-        Matmul.multiply(pool, a, lda, m, this, c, ldc, epilogue);
+    public void multiply(WorkerPool pool, MemorySegment a, long lda, int m, MemorySegment c, long ldc, Matmul.Epilogue epilogue,
+                         int firstPanel, int endPanel) {
+        Matmul.multiply(pool, a, lda, m, this, c, ldc, epilogue, firstPanel, endPanel);
     }
 }

@@ -55,11 +55,26 @@ public record ViTConfig(int imageSize, int patchSize, int channels, int width, i
 
     /** Multiply-adds x 2 for one image at the given input size (matmuls and attention; element-wise ops ignored). */
     public double gflopsPerImage(int size) {
+        return gflopsPerImage(size, false);
+    }
+
+    /**
+     * The same, counting in the last encoder block, if {@code prefixOnlyLastBlock}, only what the CLS (and
+     * distillation) rows need: every token's keys and values, the prefix rows' queries, attention, projection
+     * and MLP (what the engine computes for classification).
+     */
+    public double gflopsPerImage(int size, boolean prefixOnlyLastBlock) {
         long t = (long) (size / patchSize) * (size / patchSize) + prefixTokens();
         long np = t - prefixTokens();
         double macs = (double) np * patchDim() * width;
-        macs += depth * ((double) t * width * (3L * width) + (double) t * width * width + 2.0 * t * width * mlpDim
-                + 2.0 * t * t * width);
+        double block = (double) t * width * (3L * width) + (double) t * width * width + 2.0 * t * width * mlpDim + 2.0 * t * t * width;
+        macs += depth * block;
+        if (prefixOnlyLastBlock && depth > 0) {
+            int p = prefixTokens();
+            macs -= block;
+            macs += (double) t * width * (2L * width) + (double) p * width * width   // keys and values of all, queries of the prefix
+                    + 2.0 * p * t * width + (double) p * width * width + 2.0 * p * width * mlpDim;
+        }
         int feat = preLogitsDim > 0 ? preLogitsDim : width;
         if (preLogitsDim > 0) macs += (double) width * preLogitsDim;
         macs += (double) feat * numClasses * (distilled ? 2 : 1);

@@ -55,6 +55,13 @@ public final class VisionTransformer implements AutoCloseable {
     private volatile boolean profiling;
     /** Batches of at least {@code threads} images run one share per thread (system property jvit.batchSplit=false: off). */
     private final boolean splitBatches = !"false".equals(System.getProperty("jvit.batchSplit"));
+    /**
+     * Whether the last encoder block, when only the CLS (and distillation) tokens are read after it (classify,
+     * CLS features), computes those rows alone (system property jvit.lastBlockPrefixOnly=false: every row).
+     * The other tokens still give their keys and values; their queries, attention, projection and MLP would
+     * feed nothing. Each row's arithmetic is the same either way, so the logits are bit for bit the same.
+     */
+    private final boolean prefixOnlyLastBlock = !"false".equals(System.getProperty("jvit.lastBlockPrefixOnly"));
     /** The whole pool on one batch: batch 1, small batches, features. */
     private final Lane shared;
     /** One per thread, each running its share of a batch alone; made on first use. */
@@ -131,6 +138,14 @@ public final class VisionTransformer implements AutoCloseable {
     public List<String> labels() { return labels; }
 
     public int threads() { return pool.threads(); }
+
+    /**
+     * Multiply-adds x 2 that {@link #classify} computes per image at this input size: fewer than
+     * {@link ViTConfig#gflopsPerImage(int)} when the last block runs the prefix rows alone.
+     */
+    public double gflopsComputedPerImage(int imageSize) {
+        return config.gflopsPerImage(imageSize, prefixOnlyLastBlock);
+    }
 
     /** Off-heap bytes of packed weights. */
     public long packedWeightBytes() { return packedBytes; }
@@ -270,6 +285,7 @@ public final class VisionTransformer implements AutoCloseable {
         private Arena bufferArena = Arena.ofShared();
         private int capacityRows = -1, capacityImages = -1;
         private MemorySegment x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
+        private MemorySegment px, pxn, pdelta, pattn, pq, phidden;
 
         Lane(int workers) {
             attention = new Attention(workers, config.heads(), config.headDim());
@@ -293,7 +309,7 @@ public final class VisionTransformer implements AutoCloseable {
         /** Logits of images [first, first + images) of {@code pixels} into {@code logits} (numClasses per image). */
         void classify(WorkerPool pool, float[] pixels, int first, int images, int imageSize, float[] logits) {
             int d = config.width(), nc = config.numClasses();
-            encode(pool, pixels, first, images, imageSize);
+            encode(pool, pixels, first, images, imageSize, prefixOnlyLastBlock);
             int tokens = tokensFor(imageSize);
             int dp = Matmul.padCols(d);
             int rows = Matmul.padRows(images);
@@ -318,7 +334,7 @@ public final class VisionTransformer implements AutoCloseable {
 
         float[] features(WorkerPool pool, float[] pixels, int images, Pool pooling) {
             int d = config.width();
-            encode(pool, pixels, 0, images, config.imageSize());
+            encode(pool, pixels, 0, images, config.imageSize(), prefixOnlyLastBlock && pooling == Pool.CLS);
             int tokens = config.tokens(), dp = Matmul.padCols(d);
             int prefix = config.prefixTokens();
             float[] out = new float[images * d];
@@ -358,8 +374,11 @@ public final class VisionTransformer implements AutoCloseable {
                 MemorySegment.copy(x, (long) (b * tokens + which) * dp * 4, dst, (long) b * dp * 4, (long) dp * 4);
         }
 
-        /** Patch embedding and the encoder blocks for images [first, first + images); leaves the residual stream in {@code x}. */
-        private void encode(WorkerPool pool, float[] pixels, int first, int images, int imageSize) {
+        /**
+         * Patch embedding and the encoder blocks for images [first, first + images); leaves the residual stream in
+         * {@code x}, only its CLS (and distillation) rows up to date if {@code prefixOnly}.
+         */
+        private void encode(WorkerPool pool, float[] pixels, int first, int images, int imageSize, boolean prefixOnly) {
             ViTConfig c = config;
             int tokens = tokensFor(imageSize);
             ensureBuffers(images, tokens, imageSize);
@@ -403,13 +422,18 @@ public final class VisionTransformer implements AutoCloseable {
 
             int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
             boolean pending = false;   // delta holds fc2's output, not yet added to x
-            for (Block blk : blocks) {
+            for (int i = 0; i < blocks.length; i++) {
+                Block blk = blocks[i];
                 // x = x + MSA(LN(x)); x = x + MLP(LN(x)): each sub-layer stores to delta, and the residual add
                 // happens in the LayerNorm pass that follows it (0-2% faster than adding inside the matmul, whose
                 // tiles read x from L2/L3 a few lines at a time)
                 if (pending) LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
                 else LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
                 done(Stage.LAYER_NORM);
+                if (prefixOnly && i == blocks.length - 1) {
+                    lastBlockPrefixRows(pool, blk, images, tokens, m);
+                    return;
+                }
                 blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE);
                 done(Stage.QKV_MATMUL);
                 attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
@@ -428,6 +452,46 @@ public final class VisionTransformer implements AutoCloseable {
                 LayerNorm.add(pool, x, delta, dp, m, d);
                 done(Stage.LAYER_NORM);
             }
+        }
+
+        /**
+         * The last encoder block for the prefix rows alone, from its first LayerNorm's output (x and xn up to date):
+         * keys and values of every token, then queries, attention, projection and MLP for the CLS (and distillation)
+         * rows, gathered into the small p* buffers (row b * prefix + j), whose results go back to those rows of x.
+         */
+        private void lastBlockPrefixRows(WorkerPool pool, Block blk, int images, int tokens, int m) {
+            ViTConfig c = config;
+            int d = c.width(), dp = Matmul.padCols(d), prefix = c.prefixTokens();
+            int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
+            int rows = images * prefix, pm = Matmul.padRows(rows);
+            // the queries are the first d columns of qkv: when they fill whole panels, only the keys' and values'
+            // panels run over every token; otherwise all of them do, and the prefix rows' queries are copied out
+            int qPanels = d % Matmul.NR == 0 ? d / Matmul.NR : 0;
+            blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE, qPanels, blk.qkv.panels());
+            for (int b = 0; b < images; b++)
+                for (int j = 0; j < prefix; j++) {
+                    long from = (long) b * tokens + j, to = (long) b * prefix + j;
+                    MemorySegment.copy(x, from * dp * 4, px, to * dp * 4, (long) dp * 4);
+                    MemorySegment.copy(xn, from * dp * 4, pxn, to * dp * 4, (long) dp * 4);
+                    if (qPanels == 0) MemorySegment.copy(qkv, from * qkvLd * 4, pq, to * qkvLd * 4, (long) qkvLd * 4);
+                }
+            if (qPanels > 0) blk.qkv.multiply(pool, pxn, dp, pm, pq, qkvLd, Matmul.Epilogue.STORE, 0, qPanels);
+            done(Stage.QKV_MATMUL);
+            attention.forward(pool, pq, qkvLd, prefix, qkv, qkvLd, images, tokens, pattn, dp);
+            done(Stage.ATTENTION);
+            blk.proj.multiply(pool, pattn, dp, pm, pdelta, dp, Matmul.Epilogue.STORE);
+            done(Stage.PROJ_MATMUL);
+            LayerNorm.addApply(pool, px, pdelta, dp, pxn, dp, pm, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
+            done(Stage.LAYER_NORM);
+            blk.fc1.multiply(pool, pxn, dp, pm, phidden, hidLd, Matmul.Epilogue.GELU);
+            done(Stage.MLP_FC1_GELU);
+            blk.fc2.multiply(pool, phidden, hidLd, pm, pdelta, dp, Matmul.Epilogue.STORE);
+            done(Stage.MLP_FC2);
+            LayerNorm.add(pool, px, pdelta, dp, pm, d);
+            for (int b = 0; b < images; b++)
+                for (int j = 0; j < prefix; j++)
+                    MemorySegment.copy(px, ((long) b * prefix + j) * dp * 4, x, ((long) b * tokens + j) * dp * 4, (long) dp * 4);
+            done(Stage.LAYER_NORM);
         }
 
         private void ensureBuffers(int images, int tokens, int imageSize) {
@@ -455,6 +519,14 @@ public final class VisionTransformer implements AutoCloseable {
             int hn = head == null ? Matmul.NR : head.paddedN();
             logitsA = alloc((long) pr * hn);
             logitsB = alloc((long) pr * hn);
+            // the last block's prefix rows (slack rows: attention reads whole query micro-tiles)
+            long pm = Matmul.padRows(images * config.prefixTokens()) + Attention.MAX_QB + Matmul.MR;
+            px = alloc(pm * dp);
+            pxn = alloc(pm * dp);
+            pdelta = alloc(pm * dp);
+            pattn = alloc(pm * dp);
+            pq = alloc(pm * Matmul.padCols(3 * d) + Matmul.NR);
+            phidden = alloc(pm * Matmul.padCols(config.mlpDim()));
             capacityRows = rows;
             capacityImages = images;
         }
@@ -465,7 +537,8 @@ public final class VisionTransformer implements AutoCloseable {
 
         long activationBytes() {
             long s = 0;
-            for (MemorySegment m : new MemorySegment[] {x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB})
+            for (MemorySegment m : new MemorySegment[] {x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB,
+                    px, pxn, pdelta, pattn, pq, phidden})
                 if (m != null) s += m.byteSize();
             return s;
         }

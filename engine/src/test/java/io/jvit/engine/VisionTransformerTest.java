@@ -63,6 +63,52 @@ class VisionTransformerTest {
         }
     }
 
+    /** A VisionTransformer built while a system property holds a value (engine switches are read at construction). */
+    private static VisionTransformer built(ViTModel model, int threads, String property, String value) {
+        String old = System.getProperty(property);
+        System.setProperty(property, value);
+        try {
+            return new VisionTransformer(model, threads);
+        } finally {
+            if (old == null) System.clearProperty(property);
+            else System.setProperty(property, old);
+        }
+    }
+
+    @Test
+    void lastBlockOnThePrefixRowsAloneGivesTheSameLogitsBitForBit() {
+        // width 64 and 128: the queries fill whole panels (only the keys' and values' panels run over every token);
+        // width 48: they do not (all panels run, the prefix rows' queries are copied out). Distilled: two prefix rows.
+        ViTConfig[] configs = {
+                new ViTConfig(32, 8, 3, 64, 2, 1, 128, 10, 1e-6f, false, 0),
+                new ViTConfig(32, 8, 3, 128, 3, 2, 256, 9, 1e-6f, true, 24),
+                new ViTConfig(32, 8, 3, 48, 2, 3, 96, 7, 1e-6f, true, 0),
+        };
+        for (ViTConfig c : configs) {
+            try (Arena arena = Arena.ofShared()) {
+                ViTModel model = TestModels.model(arena, c, 11);
+                int px = c.channels() * c.imageSize() * c.imageSize();
+                float[] pixels = TestModels.randn(new Random(12), 5 * px, 1);
+                float[] one = java.util.Arrays.copyOf(pixels, px);
+                try (VisionTransformer all = built(model, 3, "jvit.lastBlockPrefixOnly", "false");
+                     VisionTransformer prefix = built(model, 3, "jvit.lastBlockPrefixOnly", "true")) {
+                    assertTrue(prefix.gflopsComputedPerImage(32) < all.gflopsComputedPerImage(32), c.summary());
+                    assertEquals(c.gflopsPerImage(32), all.gflopsComputedPerImage(32), 0, c.summary());
+                    // batch 1 on the whole pool, 5 images split 1/2/2 over the threads, another image size, twice (reused buffers)
+                    for (int round = 0; round < 2; round++) {
+                        assertArrayEquals(all.classify(one, 1), prefix.classify(one, 1), c.summary());
+                        assertArrayEquals(all.classify(pixels, 5), prefix.classify(pixels, 5), c.summary());
+                    }
+                    float[] larger = TestModels.randn(new Random(13), 2 * 3 * 40 * 40, 1);
+                    assertArrayEquals(all.classify(larger, 2, 40), prefix.classify(larger, 2, 40), c.summary());
+                    assertArrayEquals(all.features(pixels, 5, VisionTransformer.Pool.CLS), prefix.features(pixels, 5, VisionTransformer.Pool.CLS), c.summary());
+                    assertArrayEquals(all.features(pixels, 5, VisionTransformer.Pool.MEAN), prefix.features(pixels, 5, VisionTransformer.Pool.MEAN), c.summary());
+                    TestModels.assertClose(Reference.classify(model, pixels, 5), prefix.classify(pixels, 5), 1e-4, c.summary());
+                }
+            }
+        }
+    }
+
     @Test
     void sameInputGivesTheSameLogitsWhileTheJitCompilesTheForwardPass() {
         // reduceLanes(ADD) sums in an order that depends on the JIT tier; with it the logits changed in the last
