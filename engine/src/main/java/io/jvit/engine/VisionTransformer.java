@@ -53,8 +53,14 @@ public final class VisionTransformer implements AutoCloseable {
     public enum Stage { PATCH_EMBEDDING, LAYER_NORM, QKV_MATMUL, ATTENTION, PROJ_MATMUL, MLP_FC1_GELU, MLP_FC2, HEAD }
 
     private volatile boolean profiling;
-    /** Batches of at least {@code threads} images run one share per thread (system property jvit.batchSplit=false: off). */
-    private final boolean splitBatches = !"false".equals(System.getProperty("jvit.batchSplit"));
+    /**
+     * Whether batches of at least {@code threads} images run one share per thread, each alone (system property
+     * jvit.batchSplit=true), instead of the whole pool on every step of the batch (the default). Split, each core
+     * reads every weight, and the batch waits for the slower share: with this host's two vCPUs at times unequally
+     * fast, batch 8 on 2 threads took 1.09x (ViT-Ti), 1.14-1.16x (ViT-S) and 1.18x (ViT-B) the time of the whole
+     * pool (docs/BENCHMARKS.md).
+     */
+    private final boolean splitBatches = "true".equals(System.getProperty("jvit.batchSplit"));
     /**
      * Whether the last encoder block, when only the CLS (and distillation) tokens are read after it (classify,
      * CLS features), computes those rows alone (system property jvit.lastBlockPrefixOnly=false: every row).

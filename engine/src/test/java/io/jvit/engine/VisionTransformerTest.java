@@ -45,16 +45,8 @@ class VisionTransformerTest {
         try (Arena arena = Arena.ofShared()) {
             ViTModel model = TestModels.model(arena, c, 3);
             float[] pixels = TestModels.randn(new Random(9), 5 * 3 * 30 * 30, 1);
-            String old = System.getProperty("jvit.batchSplit");
-            System.setProperty("jvit.batchSplit", "false");
-            VisionTransformer whole;
-            try {
-                whole = new VisionTransformer(model, 3);
-            } finally {
-                if (old == null) System.clearProperty("jvit.batchSplit");
-                else System.setProperty("jvit.batchSplit", old);
-            }
-            try (VisionTransformer split = new VisionTransformer(model, 3); whole) {
+            try (VisionTransformer split = built(model, 3, "jvit.batchSplit", "true");
+                 VisionTransformer whole = built(model, 3, "jvit.batchSplit", "false")) {
                 // the same arithmetic row by row, whichever thread runs it
                 assertArrayEquals(whole.classify(pixels, 5), split.classify(pixels, 5));
                 float[] larger = TestModels.randn(new Random(10), 5 * 3 * 36 * 36, 1);
