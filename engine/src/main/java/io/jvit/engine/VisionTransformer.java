@@ -525,8 +525,8 @@ public final class VisionTransformer implements AutoCloseable {
             int hn = head == null ? Matmul.NR : head.paddedN();
             logitsA = alloc((long) pr * hn);
             logitsB = alloc((long) pr * hn);
-            // the last block's prefix rows (slack rows: attention reads whole query micro-tiles)
-            long pm = Matmul.padRows(images * config.prefixTokens()) + Attention.MAX_QB + Matmul.MR;
+            // the last block's prefix rows (slack rows: attention reads a whole micro-tile of each image's queries)
+            long pm = Matmul.padRows(images * config.prefixTokens()) + Matmul.MR;
             px = alloc(pm * dp);
             pxn = alloc(pm * dp);
             pdelta = alloc(pm * dp);
