@@ -493,7 +493,10 @@ public final class VisionTransformer implements AutoCloseable {
             done(Stage.MLP_FC1_GELU);
             blk.fc2.multiply(pool, phidden, hidLd, pm, pdelta, dp, Matmul.Epilogue.STORE);
             done(Stage.MLP_FC2);
-            LayerNorm.add(pool, px, pdelta, dp, pm, d);
+            // px += pdelta; through addApply (its LayerNorm output goes unused) rather than add: addApply's loop runs
+            // in every block and is compiled by C2 early, while add's would see a few rows per pass and box its
+            // vectors in C1 for hundreds of passes (~20 KB of garbage per pass in jvit bench). The same float adds.
+            LayerNorm.addApply(pool, px, pdelta, dp, pxn, dp, pm, d, normGamma, normBeta, c.layerNormEps());
             for (int b = 0; b < images; b++)
                 for (int j = 0; j < prefix; j++)
                     MemorySegment.copy(px, ((long) b * prefix + j) * dp * 4, x, ((long) b * tokens + j) * dp * 4, (long) dp * 4);
