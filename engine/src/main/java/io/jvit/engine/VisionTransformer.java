@@ -34,6 +34,14 @@ public final class VisionTransformer implements AutoCloseable {
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final int LANES = VectorMath.LANES;
 
+    /**
+     * The activations the encoder blocks write, for some number of rows: the residual stream x, a LayerNorm's
+     * output xn, a sub-layer's output delta (added to x by the next LayerNorm), the heads' outputs side by side,
+     * the fused [q | k | v] rows, and the MLP's hidden rows.
+     */
+    private record Rows(MemorySegment x, MemorySegment xn, MemorySegment delta, MemorySegment heads, MemorySegment qkv,
+                        MemorySegment hidden) {}
+
     private record Block(MemorySegment norm1Gamma, MemorySegment norm1Beta, PackedLinear qkv, PackedLinear proj,
                          MemorySegment norm2Gamma, MemorySegment norm2Beta, PackedLinear fc1, PackedLinear fc2) {}
 
@@ -290,8 +298,9 @@ public final class VisionTransformer implements AutoCloseable {
         private long stageStart;
         private Arena bufferArena = Arena.ofShared();
         private int capacityRows = -1, capacityImages = -1;
-        private MemorySegment x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
-        private MemorySegment px, pxn, pdelta, pattn, pq, phidden;
+        private MemorySegment patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
+        /** The encoder's activations for every row, and for the last block's prefix rows ({@link #lastBlockPrefixRows}). */
+        private Rows all, pre;
 
         Lane(int workers) {
             attention = new Attention(workers, config.heads(), config.headDim());
@@ -350,11 +359,11 @@ public final class VisionTransformer implements AutoCloseable {
                 for (int b = 0; b < images; b++)
                     MemorySegment.copy(prefixIn, JAVA_FLOAT, (long) b * dp * 4, out, b * d, d);
             } else {
-                LayerNorm.apply(pool, x, dp, xn, dp, images * tokens, d, normGamma, normBeta, config.layerNormEps());
+                LayerNorm.apply(pool, all.x(), dp, all.xn(), dp, images * tokens, d, normGamma, normBeta, config.layerNormEps());
                 for (int b = 0; b < images; b++) {
                     for (int t = prefix; t < tokens; t++)
                         for (int c = 0; c < d; c++)
-                            out[b * d + c] += xn.getAtIndex(JAVA_FLOAT, (long) (b * tokens + t) * dp + c);
+                            out[b * d + c] += all.xn().getAtIndex(JAVA_FLOAT, (long) (b * tokens + t) * dp + c);
                     for (int c = 0; c < d; c++) out[b * d + c] /= (tokens - prefix);
                 }
             }
@@ -377,7 +386,7 @@ public final class VisionTransformer implements AutoCloseable {
 
         private void gatherPrefix(int images, int tokens, int which, MemorySegment dst, int dp) {
             for (int b = 0; b < images; b++)
-                MemorySegment.copy(x, (long) (b * tokens + which) * dp * 4, dst, (long) b * dp * 4, (long) dp * 4);
+                MemorySegment.copy(all.x(), (long) (b * tokens + which) * dp * 4, dst, (long) b * dp * 4, (long) dp * 4);
         }
 
         /**
@@ -418,88 +427,90 @@ public final class VisionTransformer implements AutoCloseable {
             MemorySegment pos = positions(imageSize);
             for (int b = 0; b < images; b++) {
                 long rowBase = (long) b * tokens;
-                addRow(classToken, pos, 0, x, rowBase * dp, d);
-                if (distillationToken != null) addRow(distillationToken, pos, 1, x, (rowBase + 1) * dp, d);
+                addRow(classToken, pos, 0, all.x(), rowBase * dp, d);
+                if (distillationToken != null) addRow(distillationToken, pos, 1, all.x(), (rowBase + 1) * dp, d);
                 for (int t = 0; t < np; t++)
-                    addRows(patchOut, (long) (b * np + t) * dp, pos, prefix + t, x, (rowBase + prefix + t) * dp, d);
+                    addRows(patchOut, (long) (b * np + t) * dp, pos, prefix + t, all.x(), (rowBase + prefix + t) * dp, d);
             }
 
             done(Stage.PATCH_EMBEDDING);
 
-            int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
+            int qkvLd = Matmul.padCols(3 * d);
             boolean pending = false;   // delta holds fc2's output, not yet added to x
             for (int i = 0; i < blocks.length; i++) {
                 Block blk = blocks[i];
                 // x = x + MSA(LN(x)); x = x + MLP(LN(x)): each sub-layer stores to delta, and the residual add
                 // happens in the LayerNorm pass that follows it (0-2% faster than adding inside the matmul, whose
                 // tiles read x from L2/L3 a few lines at a time)
-                if (pending) LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
-                else LayerNorm.apply(pool, x, dp, xn, dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
+                if (pending) LayerNorm.addApply(pool, all.x(), all.delta(), dp, all.xn(), dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
+                else LayerNorm.apply(pool, all.x(), dp, all.xn(), dp, m, d, blk.norm1Gamma, blk.norm1Beta, c.layerNormEps());
                 done(Stage.LAYER_NORM);
                 if (prefixOnly && i == blocks.length - 1) {
                     lastBlockPrefixRows(pool, blk, images, tokens, m);
                     return;
                 }
-                blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE);
+                blk.qkv.multiply(pool, all.xn(), dp, m, all.qkv(), qkvLd, Matmul.Epilogue.STORE);
                 done(Stage.QKV_MATMUL);
-                attention.forward(pool, qkv, qkvLd, images, tokens, attn, dp);
+                attention.forward(pool, all.qkv(), qkvLd, images, tokens, all.heads(), dp);
                 done(Stage.ATTENTION);
-                blk.proj.multiply(pool, attn, dp, m, delta, dp, Matmul.Epilogue.STORE);
-                done(Stage.PROJ_MATMUL);
-                LayerNorm.addApply(pool, x, delta, dp, xn, dp, m, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
-                done(Stage.LAYER_NORM);
-                blk.fc1.multiply(pool, xn, dp, m, hidden, hidLd, Matmul.Epilogue.GELU);
-                done(Stage.MLP_FC1_GELU);
-                blk.fc2.multiply(pool, hidden, hidLd, m, delta, dp, Matmul.Epilogue.STORE);
-                done(Stage.MLP_FC2);
+                projectionAndMlp(pool, blk, all, m);
                 pending = true;
             }
             if (pending) {
-                LayerNorm.add(pool, x, delta, dp, m, d);
+                LayerNorm.add(pool, all.x(), all.delta(), dp, m, d);
                 done(Stage.LAYER_NORM);
             }
         }
 
         /**
+         * A block after attention, over {@code rows} rows: the projection of the heads' outputs, the residual add
+         * with the second LayerNorm, and the MLP, whose output is left in delta (the next LayerNorm adds it to x).
+         */
+        private void projectionAndMlp(WorkerPool pool, Block blk, Rows r, int rows) {
+            int d = config.width(), dp = Matmul.padCols(d), hidLd = Matmul.padCols(config.mlpDim());
+            blk.proj.multiply(pool, r.heads(), dp, rows, r.delta(), dp, Matmul.Epilogue.STORE);
+            done(Stage.PROJ_MATMUL);
+            LayerNorm.addApply(pool, r.x(), r.delta(), dp, r.xn(), dp, rows, d, blk.norm2Gamma, blk.norm2Beta, config.layerNormEps());
+            done(Stage.LAYER_NORM);
+            blk.fc1.multiply(pool, r.xn(), dp, rows, r.hidden(), hidLd, Matmul.Epilogue.GELU);
+            done(Stage.MLP_FC1_GELU);
+            blk.fc2.multiply(pool, r.hidden(), hidLd, rows, r.delta(), dp, Matmul.Epilogue.STORE);
+            done(Stage.MLP_FC2);
+        }
+
+        /**
          * The last encoder block for the prefix rows alone, from its first LayerNorm's output (x and xn up to date):
          * keys and values of every token, then queries, attention, projection and MLP for the CLS (and distillation)
-         * rows, gathered into the small p* buffers (row b * prefix + j), whose results go back to those rows of x.
+         * rows, gathered into the small buffers {@code pre} (row b * prefix + j), whose results go back to those rows of x.
          */
         private void lastBlockPrefixRows(WorkerPool pool, Block blk, int images, int tokens, int m) {
             ViTConfig c = config;
             int d = c.width(), dp = Matmul.padCols(d), prefix = c.prefixTokens();
-            int qkvLd = Matmul.padCols(3 * d), hidLd = Matmul.padCols(c.mlpDim());
+            int qkvLd = Matmul.padCols(3 * d);
             int rows = images * prefix, pm = Matmul.padRows(rows);
             // the queries are the first d columns of qkv: when they fill whole panels, only the keys' and values'
             // panels run over every token; otherwise all of them do, and the prefix rows' queries are copied out
             int qPanels = d % Matmul.NR == 0 ? d / Matmul.NR : 0;
-            blk.qkv.multiply(pool, xn, dp, m, qkv, qkvLd, Matmul.Epilogue.STORE, qPanels, blk.qkv.panels());
+            blk.qkv.multiply(pool, all.xn(), dp, m, all.qkv(), qkvLd, Matmul.Epilogue.STORE, qPanels, blk.qkv.panels());
             for (int b = 0; b < images; b++)
                 for (int j = 0; j < prefix; j++) {
                     long from = (long) b * tokens + j, to = (long) b * prefix + j;
-                    MemorySegment.copy(x, from * dp * 4, px, to * dp * 4, (long) dp * 4);
-                    MemorySegment.copy(xn, from * dp * 4, pxn, to * dp * 4, (long) dp * 4);
-                    if (qPanels == 0) MemorySegment.copy(qkv, from * qkvLd * 4, pq, to * qkvLd * 4, (long) qkvLd * 4);
+                    MemorySegment.copy(all.x(), from * dp * 4, pre.x(), to * dp * 4, (long) dp * 4);
+                    MemorySegment.copy(all.xn(), from * dp * 4, pre.xn(), to * dp * 4, (long) dp * 4);
+                    if (qPanels == 0) MemorySegment.copy(all.qkv(), from * qkvLd * 4, pre.qkv(), to * qkvLd * 4, (long) qkvLd * 4);
                 }
-            if (qPanels > 0) blk.qkv.multiply(pool, pxn, dp, pm, pq, qkvLd, Matmul.Epilogue.STORE, 0, qPanels);
+            if (qPanels > 0) blk.qkv.multiply(pool, pre.xn(), dp, pm, pre.qkv(), qkvLd, Matmul.Epilogue.STORE, 0, qPanels);
             done(Stage.QKV_MATMUL);
-            attention.forward(pool, pq, qkvLd, prefix, qkv, qkvLd, images, tokens, pattn, dp);
+            attention.forward(pool, pre.qkv(), qkvLd, prefix, all.qkv(), qkvLd, images, tokens, pre.heads(), dp);
             done(Stage.ATTENTION);
-            blk.proj.multiply(pool, pattn, dp, pm, pdelta, dp, Matmul.Epilogue.STORE);
-            done(Stage.PROJ_MATMUL);
-            LayerNorm.addApply(pool, px, pdelta, dp, pxn, dp, pm, d, blk.norm2Gamma, blk.norm2Beta, c.layerNormEps());
-            done(Stage.LAYER_NORM);
-            blk.fc1.multiply(pool, pxn, dp, pm, phidden, hidLd, Matmul.Epilogue.GELU);
-            done(Stage.MLP_FC1_GELU);
-            blk.fc2.multiply(pool, phidden, hidLd, pm, pdelta, dp, Matmul.Epilogue.STORE);
-            done(Stage.MLP_FC2);
-            // px += pdelta; through addApply (its LayerNorm output goes unused) rather than add: addApply's loop runs
+            projectionAndMlp(pool, blk, pre, pm);
+            // pre.x += pre.delta; through addApply (its LayerNorm output goes unused) rather than add: addApply's loop runs
             // in every block and is compiled by C2 early, while add's would see a few rows per pass and box its
             // vectors in C1 for hundreds of passes (~20 KB of garbage per pass in jvit bench). The same float adds.
-            LayerNorm.addApply(pool, px, pdelta, dp, pxn, dp, pm, d, normGamma, normBeta, c.layerNormEps());
+            LayerNorm.addApply(pool, pre.x(), pre.delta(), dp, pre.xn(), dp, pm, d, normGamma, normBeta, c.layerNormEps());
             for (int b = 0; b < images; b++)
                 for (int j = 0; j < prefix; j++)
-                    MemorySegment.copy(px, ((long) b * prefix + j) * dp * 4, x, ((long) b * tokens + j) * dp * 4, (long) dp * 4);
+                    MemorySegment.copy(pre.x(), ((long) b * prefix + j) * dp * 4, all.x(), ((long) b * tokens + j) * dp * 4, (long) dp * 4);
             done(Stage.LAYER_NORM);
         }
 
@@ -513,12 +524,7 @@ public final class VisionTransformer implements AutoCloseable {
             // slack rows: attention reads whole micro-tiles of queries past the last token
             long m = Matmul.padRows(rows) + Attention.MAX_QB + Matmul.MR;
             long dp = Matmul.padCols(d);
-            x = alloc(m * dp);
-            xn = alloc(m * dp);
-            delta = alloc(m * dp);
-            attn = alloc(m * dp);
-            qkv = alloc(m * Matmul.padCols(3 * d) + Matmul.NR);
-            hidden = alloc(m * Matmul.padCols(config.mlpDim()));
+            all = rows(m);
             patches = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * patchLd());
             patchOut = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * dp);
             int pr = Matmul.padRows(images);
@@ -530,14 +536,16 @@ public final class VisionTransformer implements AutoCloseable {
             logitsB = alloc((long) pr * hn);
             // the last block's prefix rows (slack rows: attention reads a whole micro-tile of each image's queries)
             long pm = Matmul.padRows(images * config.prefixTokens()) + Matmul.MR;
-            px = alloc(pm * dp);
-            pxn = alloc(pm * dp);
-            pdelta = alloc(pm * dp);
-            pattn = alloc(pm * dp);
-            pq = alloc(pm * Matmul.padCols(3 * d) + Matmul.NR);
-            phidden = alloc(pm * Matmul.padCols(config.mlpDim()));
+            pre = rows(pm);
             capacityRows = rows;
             capacityImages = images;
+        }
+
+        /** The encoder's activations for m rows (slack included). */
+        private Rows rows(long m) {
+            long dp = Matmul.padCols(config.width());
+            return new Rows(alloc(m * dp), alloc(m * dp), alloc(m * dp), alloc(m * dp),
+                    alloc(m * Matmul.padCols(3 * config.width()) + Matmul.NR), alloc(m * Matmul.padCols(config.mlpDim())));
         }
 
         private MemorySegment alloc(long floats) {
@@ -546,8 +554,9 @@ public final class VisionTransformer implements AutoCloseable {
 
         long activationBytes() {
             long s = 0;
-            for (MemorySegment m : new MemorySegment[] {x, xn, delta, qkv, attn, hidden, patches, patchOut, prefixIn, prefixOut, logitsA, logitsB,
-                    px, pxn, pdelta, pattn, pq, phidden})
+            if (all == null) return 0;
+            for (MemorySegment m : new MemorySegment[] {all.x(), all.xn(), all.delta(), all.heads(), all.qkv(), all.hidden(), pre.x(), pre.xn(), pre.delta(),
+                    pre.heads(), pre.qkv(), pre.hidden(), patches, patchOut, prefixIn, prefixOut, logitsA, logitsB})
                 if (m != null) s += m.byteSize();
             return s;
         }
