@@ -282,6 +282,7 @@ public final class BenchMain implements Callable<Integer> {
                 r.put("pct_of_peak", Double.isNaN(peakT) ? null : round(100 * eff1 / peakT, 1));
                 r.put("pct_of_peak_batch", Double.isNaN(peakT) ? null : round(100 * effB / peakT, 1));
                 double share = gflopComputed / gflop;   // computed FLOP/s = effective (model) FLOP/s x share
+                r.put("computed_flop_share", round(share, 4));
                 r.put("gflops_computed", round(eff1 * share, 2));
                 r.put("pct_of_peak_computed", Double.isNaN(peakT) ? null : round(100 * eff1 * share / peakT, 1));
                 r.put("pct_of_peak_computed_batch", Double.isNaN(peakT) ? null : round(100 * effB * share / peakT, 1));

@@ -82,10 +82,12 @@ class BenchMainTest {
         assertTrue(j.get("cosine_similarity").asDouble() > 0.99999, r.out());
         assertTrue(j.get("max_abs_logit_diff").asDouble() < 1e-3, r.out());
         // the last block on the CLS row alone: fewer FLOPs computed than the model's, and the computed rate below the effective one
-        double model = j.get("gflop_per_image").asDouble(), computed = j.get("gflop_computed_per_image").asDouble();
-        assertTrue(computed > 0 && computed < model, r.out());
-        assertTrue(j.get("gflops_computed").asDouble() > 0 && j.get("gflops_computed").asDouble() < j.get("gflops_effective").asDouble(), r.out());
-        assertTrue(j.get("pct_of_peak_computed").asDouble() < j.get("pct_of_peak").asDouble(), r.out());
+        // (the tiny test model's GFLOP and rates are rounded to a few digits: compare the unrounded share, the others loosely)
+        double share = j.get("computed_flop_share").asDouble();
+        assertTrue(share > 0.5 && share < 1, r.out());
+        assertTrue(j.get("gflop_computed_per_image").asDouble() <= j.get("gflop_per_image").asDouble(), r.out());
+        assertTrue(j.get("gflops_computed").asDouble() <= j.get("gflops_effective").asDouble(), r.out());
+        assertTrue(j.get("pct_of_peak_computed").asDouble() <= j.get("pct_of_peak").asDouble(), r.out());
         assertEquals(9, j.get("profile").size(), r.out());   // 8 stages + other
         // the wait for a quiet JIT ends by its cap (here 1.5 s) at the latest
         double wait = j.get("jit_wait_s").asDouble();
