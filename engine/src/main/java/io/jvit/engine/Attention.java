@@ -111,9 +111,9 @@ public final class Attention implements AutoCloseable {
      * Attention for the first {@code queries} tokens of each image only, their queries read from {@code q}:
      * image b's query i is row b * queries + i of q (head h at column h*d, stride ldqq floats; rows are read
      * in whole query blocks, padded to {@link Matmul#MR}, so q must be readable that far past the last), and
-     * its output goes to row b * queries + i of {@code out}. The keys and
-     * values of all {@code tokens} come from qkv as in the method above, which is this with q = qkv and
-     * queries = tokens. (The last encoder block needs no more than its CLS and distillation rows.)
+     * its output goes to row b * queries + i of {@code out}. The keys and values of all {@code tokens} come
+     * from qkv as in the method above, which is this with q = qkv and queries = tokens. (The last encoder
+     * block needs no more than its CLS and distillation rows.)
      */
     public void forward(WorkerPool pool, MemorySegment q, long ldqq, int queries, MemorySegment qkv, long ldq,
                         int images, int tokens, MemorySegment out, long ldo) {
