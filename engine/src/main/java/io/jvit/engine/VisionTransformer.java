@@ -64,9 +64,8 @@ public final class VisionTransformer implements AutoCloseable {
     /**
      * Whether batches of at least {@code threads} images run one share per thread, each alone (system property
      * jvit.batchSplit=true), instead of the whole pool on every step of the batch (the default). Split, each core
-     * reads every weight, and the batch waits for the slower share: with this host's two vCPUs at times unequally
-     * fast, batch 8 on 2 threads took 1.09x (ViT-Ti), 1.14-1.16x (ViT-S) and 1.18x (ViT-B) the time of the whole
-     * pool (docs/BENCHMARKS.md).
+     * reads every weight, and the batch waits for the slower share: batch 8 on 2 threads took 1.11-1.18x (ViT-B)
+     * the time of the whole pool, and 0.93-1.16x (ViT-Ti, ViT-S) depending on the host's phase (docs/BENCHMARKS.md).
      */
     private final boolean splitBatches = "true".equals(System.getProperty("jvit.batchSplit"));
     /**
