@@ -325,17 +325,13 @@ public final class VisionTransformer implements AutoCloseable {
             int d = config.width(), nc = config.numClasses();
             encode(pool, pixels, first, images, imageSize, prefixOnlyLastBlock);
             int tokens = tokensFor(imageSize);
-            int dp = Matmul.padCols(d);
             int rows = Matmul.padRows(images);
             mark();
-            // final LayerNorm on the CLS (and distillation) tokens only: the head reads nothing else
-            gatherPrefix(images, tokens, 0, prefixIn, dp);
-            LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+            finalNormPrefix(images, tokens, 0, prefixOnlyLastBlock);
             MemorySegment out = headLogits(prefixIn, rows, head, logitsA);
             for (int b = 0; b < images; b++) MemorySegment.copy(out, JAVA_FLOAT, (long) b * head.paddedN() * 4, logits, (first + b) * nc, nc);
             if (distillationHead != null) {
-                gatherPrefix(images, tokens, 1, prefixIn, dp);
-                LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+                finalNormPrefix(images, tokens, 1, prefixOnlyLastBlock);
                 MemorySegment dist = headLogits(prefixIn, rows, distillationHead, logitsB);
                 for (int b = 0; b < images; b++)
                     for (int i = 0; i < nc; i++) {
@@ -348,13 +344,13 @@ public final class VisionTransformer implements AutoCloseable {
 
         float[] features(WorkerPool pool, float[] pixels, int images, Pool pooling) {
             int d = config.width();
-            encode(pool, pixels, 0, images, config.imageSize(), prefixOnlyLastBlock && pooling == Pool.CLS);
+            boolean prefixOnly = prefixOnlyLastBlock && pooling == Pool.CLS;
+            encode(pool, pixels, 0, images, config.imageSize(), prefixOnly);
             int tokens = config.tokens(), dp = Matmul.padCols(d);
             int prefix = config.prefixTokens();
             float[] out = new float[images * d];
             if (pooling == Pool.CLS) {
-                gatherPrefix(images, tokens, 0, prefixIn, dp);
-                LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
+                finalNormPrefix(images, tokens, 0, prefixOnly);
                 for (int b = 0; b < images; b++)
                     MemorySegment.copy(prefixIn, JAVA_FLOAT, (long) b * dp * 4, out, b * d, d);
             } else {
@@ -383,14 +379,24 @@ public final class VisionTransformer implements AutoCloseable {
             return out;
         }
 
-        private void gatherPrefix(int images, int tokens, int which, MemorySegment dst, int dp) {
+        /**
+         * Token {@code which} (0: CLS, 1: distillation) of each image after the final LayerNorm, into row b of
+         * prefixIn: normalised here from the residual stream, or, if the last block ran the prefix rows alone,
+         * copied from where that block's last pass left it (pre.xn). The head reads nothing else.
+         */
+        private void finalNormPrefix(int images, int tokens, int which, boolean prefixOnly) {
+            int d = config.width(), dp = Matmul.padCols(d), prefix = config.prefixTokens();
+            MemorySegment src = prefixOnly ? pre.xn() : all.x();
+            int perImage = prefixOnly ? prefix : tokens;
             for (int b = 0; b < images; b++)
-                MemorySegment.copy(all.x(), (long) (b * tokens + which) * dp * 4, dst, (long) b * dp * 4, (long) dp * 4);
+                MemorySegment.copy(src, ((long) b * perImage + which) * dp * 4, prefixIn, (long) b * dp * 4, (long) dp * 4);
+            if (!prefixOnly) LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
         }
 
         /**
          * Patch embedding and the encoder blocks for images [first, first + images); leaves the residual stream in
-         * {@code x}, only its CLS (and distillation) rows up to date if {@code prefixOnly}.
+         * all.x, or, if {@code prefixOnly}, the final-LayerNorm CLS (and distillation) rows in pre.xn (see
+         * {@link #finalNormPrefix}).
          */
         private void encode(WorkerPool pool, float[] pixels, int first, int images, int imageSize, boolean prefixOnly) {
             ViTConfig c = config;
@@ -480,7 +486,7 @@ public final class VisionTransformer implements AutoCloseable {
         /**
          * The last encoder block for the prefix rows alone, from its first LayerNorm's output (x and xn up to date):
          * keys and values of every token, then queries, attention, projection and MLP for the CLS (and distillation)
-         * rows, gathered into the small buffers {@code pre} (row b * prefix + j), whose results go back to those rows of x.
+         * rows, gathered into the small buffers {@code pre} (row b * prefix + j), ending with the final LayerNorm of those rows.
          */
         private void lastBlockPrefixRows(WorkerPool pool, Block blk, int images, int tokens, int m) {
             ViTConfig c = config;
@@ -503,13 +509,10 @@ public final class VisionTransformer implements AutoCloseable {
             attention.forward(pool, pre.qkv(), qkvLd, prefix, all.qkv(), qkvLd, images, tokens, pre.heads(), dp);
             done(Stage.ATTENTION);
             projectionAndMlp(pool, blk, pre, pm);
-            // pre.x += pre.delta; through addApply (its LayerNorm output goes unused) rather than add: addApply's loop runs
-            // in every block and is compiled by C2 early, while add's would see a few rows per pass and box its
-            // vectors in C1 for hundreds of passes (~20 KB of garbage per pass in jvit bench). The same float adds.
+            // the last residual add and the final LayerNorm in one pass, as between blocks: pre.xn holds what the
+            // head reads (finalNormPrefix). (LayerNorm.add here, a few rows per pass, stayed in C1 for hundreds of
+            // passes and boxed its vectors: ~20 KB of garbage per pass in jvit bench.)
             LayerNorm.addApply(pool, pre.x(), pre.delta(), dp, pre.xn(), dp, pm, d, normGamma, normBeta, c.layerNormEps());
-            for (int b = 0; b < images; b++)
-                for (int j = 0; j < prefix; j++)
-                    MemorySegment.copy(pre.x(), ((long) b * prefix + j) * dp * 4, all.x(), ((long) b * tokens + j) * dp * 4, (long) dp * 4);
             done(Stage.LAYER_NORM);
         }
 
