@@ -11,6 +11,7 @@
 #      PYTHON     the Python with torch (default python3)
 #      SCALING_MODELS  which models, in order (default "b ti s")
 #      SCALING_GAP_MS  pause between timed runs (default 20)
+#      SCALING_JAVA_OPTS  extra JVM flags for every cell, e.g. -Djvit.ort.spin=0 (ONNX Runtime's workers do not spin)
 # Writes OUT/scaling.jsonl (one `jvit bench --json` object per cell, plus "host"), OUT/scaling.md
 # (a table) and OUT/log.txt. A cell that fails or times out is logged and skipped.
 set -uo pipefail
@@ -66,7 +67,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     || log "model generation failed (see above); going on with what exists"
 fi
 
-JVM=("${JVIT_JVM_OPTS[@]}")
+JVM=("${JVIT_JVM_OPTS[@]}" ${SCALING_JAVA_OPTS:-})
 for k in "${SEL[@]}"; do
   st="$MODELS/${NAME[$k]}.safetensors"; ox="$MODELS/${NAME[$k]}.onnx"
   [ -f "$st" ] || { log "skip ${NAME[$k]}: no weights"; continue; }
