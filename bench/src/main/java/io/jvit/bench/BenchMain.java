@@ -256,8 +256,9 @@ public final class BenchMain implements Callable<Integer> {
                 r.put("jit_quiet", jitQuiet);
                 if (!json)
                     out.printf(jitQuiet ? "JIT quiet after %.1f s more warm-up%n" : "WARNING: the JIT was still compiling after %.1f s more warm-up (--jit-wait-ms); timings may run slow%n", jitWaitS);
-                double[][] t1 = timeInterleaved(jv1, or1, runs);
-                double[][] tB = batch > 1 ? timeInterleaved(jvB, orB, batchRuns) : null;
+                if (peakMs > 0) PeakFlops.sample(threads, probeMs());   // compiled before the timed runs
+                double[][] t1 = timeInterleaved(jv1, or1, runs, threads);
+                double[][] tB = batch > 1 ? timeInterleaved(jvB, orB, batchRuns, threads) : null;
                 // the peak probe after the timed runs: before them the JIT's compiler threads were still busy with
                 // the warm-up's methods and took a core from it (a 1-thread "peak" of 151 against 215-225 in quiet runs)
                 double peak1 = Double.NaN, peakT = Double.NaN;
@@ -281,10 +282,24 @@ public final class BenchMain implements Callable<Integer> {
                 r.put("peak_gflops_1thread", Double.isNaN(peak1) ? null : round(peak1, 2));
                 r.put("pct_of_peak", Double.isNaN(peakT) ? null : round(100 * eff1 / peakT, 1));
                 r.put("pct_of_peak_batch", Double.isNaN(peakT) ? null : round(100 * effB / peakT, 1));
+                // against the median of the peak probes spread over the timed runs: the same statistic on both
+                // sides (the probe after the runs is a best of several, set against a median run)
+                double[] allPeaks = tB == null ? t1[2] : java.util.stream.DoubleStream.concat(
+                        java.util.Arrays.stream(t1[2]), java.util.Arrays.stream(tB[2])).toArray();
+                double peakS = allPeaks.length > 0 ? Stats.median(allPeaks) : Double.NaN;
+                double pctSampled = 100 * gflop / (jMed / 1e3) / peakS, pctSampledB = 100 * gflop * batch / (jBatchMed / 1e3) / peakS;
+                if (allPeaks.length > 0) {
+                    r.put("peak_gflops_sampled_median", round(Stats.median(allPeaks), 2));
+                    r.put("peak_gflops_sampled_min", round(Stats.min(allPeaks), 2));
+                    r.put("peak_gflops_sampled_max", round(Stats.max(allPeaks), 2));
+                    r.put("pct_of_sampled_peak", round(pctSampled, 1));
+                    r.put("pct_of_sampled_peak_batch", round(pctSampledB, 1));
+                }
                 double share = gflopComputed / gflop;   // computed FLOP/s = effective (model) FLOP/s x share
                 r.put("computed_flop_share", round(share, 4));
                 r.put("gflops_computed", round(eff1 * share, 2));
                 r.put("pct_of_peak_computed", Double.isNaN(peakT) ? null : round(100 * eff1 * share / peakT, 1));
+                if (allPeaks.length > 0) r.put("pct_of_sampled_peak_computed", round(pctSampled * share, 1));
                 r.put("pct_of_peak_computed_batch", Double.isNaN(peakT) ? null : round(100 * effB * share / peakT, 1));
                 double oMed = 0, oMin = 0, oIps = 0;
                 if (ort != null) {
@@ -397,6 +412,9 @@ public final class BenchMain implements Callable<Integer> {
                                 eff1, 100 * eff1 / peakT, peakT, effB, batch, 100 * effB / peakT);
                     else
                         out.printf("jvit effective: %.1f GFLOP/s at batch 1, %.1f at batch %d%n", eff1, effB, batch);
+                    if (allPeaks.length > 0)
+                        out.printf("  against the median of the peak probed before each pair of turns (%d probes of %d ms, %.1f-%.1f, median %.1f GFLOP/s): %.0f%% at batch 1, %.0f%% at batch %d%n",
+                                allPeaks.length, probeMs(), Stats.min(allPeaks), Stats.max(allPeaks), peakS, pctSampled, pctSampledB, batch);
                     if (share < 1)
                         out.printf("  (effective: the model's %.2f GFLOP per image over the time; jvit computes %.2f, its last block on the CLS%s"
                                         + " row%s alone: %.1f GFLOP/s at batch 1%s)%n", gflop, gflopComputed,
@@ -423,10 +441,15 @@ public final class BenchMain implements Callable<Integer> {
      * Times n runs each of a and b in turns of {@link #burst} runs (the order alternating per pair of turns, a
      * pause before each turn); milliseconds, one sample per run.
      */
-    private double[][] timeInterleaved(Runnable a, Runnable b, int n) throws InterruptedException {
+    private double[][] timeInterleaved(Runnable a, Runnable b, int n, int threads) throws InterruptedException {
         double[] ta = new double[n], tb = new double[n];
+        int turns = (n + burst - 1) / burst;
+        double[] peaks = new double[peakMs > 0 ? turns : 0];
         for (int i0 = 0, turn = 0; i0 < n; i0 += burst, turn++) {
             boolean aFirst = turn % 2 == 0;
+            // a short peak probe before each pair of turns (then the pause), so that every turn has a peak
+            // measured next to it: this host's clock drifts by up to 1.5x within a minute
+            if (peakMs > 0) peaks[turn] = PeakFlops.sample(threads, probeMs());
             for (int j = 0; j < (b == null ? 1 : 2); j++) {
                 boolean runA = (j == 0) == aFirst || b == null;
                 Runnable r = runA ? a : b;
@@ -442,8 +465,11 @@ public final class BenchMain implements Callable<Integer> {
         }
         if (Boolean.getBoolean("jvit.bench.samples"))
             System.err.println("samples: jvit " + java.util.Arrays.toString(ta) + (b == null ? "" : " other " + java.util.Arrays.toString(tb)));
-        return new double[][] {ta, tb};
+        return new double[][] {ta, tb, peaks};
     }
+
+    /** Length of the peak probe before each pair of turns: a fifth of --peak-ms, at least 50 ms. */
+    private int probeMs() { return Math.max(50, peakMs / 5); }
 
     /** The samples at indices that are multiples of n ({@code first}), or all the others. */
     static double[] everyNth(double[] t, int n, boolean first) {
