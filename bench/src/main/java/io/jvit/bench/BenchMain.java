@@ -447,9 +447,13 @@ public final class BenchMain implements Callable<Integer> {
         double[] peaks = new double[peakMs > 0 ? turns : 0];
         for (int i0 = 0, turn = 0; i0 < n; i0 += burst, turn++) {
             boolean aFirst = turn % 2 == 0;
-            // a short peak probe before each pair of turns (then the pause), so that every turn has a peak
-            // measured next to it: this host's clock drifts by up to 1.5x within a minute
-            if (peakMs > 0) peaks[turn] = PeakFlops.sample(threads, probeMs());
+            // a short peak probe before each pair of turns, so that the peak is measured across the timed runs (this
+            // host's clock drifts by up to 1.5x within a minute); after a pause, as the turns: the last turn's spinning
+            // workers would share the cores with it
+            if (peakMs > 0) {
+                if (gapMs > 0) Thread.sleep(gapMs);
+                peaks[turn] = PeakFlops.sample(threads, probeMs());
+            }
             for (int j = 0; j < (b == null ? 1 : 2); j++) {
                 boolean runA = (j == 0) == aFirst || b == null;
                 Runnable r = runA ? a : b;
