@@ -35,11 +35,29 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
                 return pack(Quantizer.quantize(l, tmp), mode, arena);
             }
         }
-        if (mode == Int8Matmul.Mode.W8A8 && !Int8Matmul.w8a8Supported()) mode = Int8Matmul.Mode.W8A32;
+        return pack(l, mode, arena, HugePages.allocate(arena, dataBytes(l, mode)));
+    }
+
+    /** The mode an I8 Linear is packed in when {@code mode} is asked for: W8A8 only where it runs. */
+    private static Int8Matmul.Mode effective(Int8Matmul.Mode mode) {
+        return mode == Int8Matmul.Mode.W8A8 && !Int8Matmul.w8a8Supported() ? Int8Matmul.Mode.W8A32 : mode;
+    }
+
+    /** Bytes of the packed panels of an I8 Linear in {@code mode}. */
+    static long dataBytes(Linear l, Int8Matmul.Mode mode) {
+        int k = l.inFeatures();
+        int kp = effective(mode) == Int8Matmul.Mode.W8A8 ? (k + Int8Matmul.KQ - 1) / Int8Matmul.KQ * Int8Matmul.KQ : k;
+        return (long) Matmul.padCols(l.outFeatures()) * kp;
+    }
+
+    /** Packs an I8 Linear into {@code data} ({@link #dataBytes} of zeroed memory: the padding stays 0); scales and bias from {@code arena}. */
+    static PackedInt8Matrix pack(Linear l, Int8Matmul.Mode mode, Arena arena, MemorySegment data) {
+        if (l.dtype() != Linear.DType.I8) throw new IllegalArgumentException("not an I8 Linear");
+        mode = effective(mode);
         int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
         int panels = (n + nr - 1) / nr;
         int kp = mode == Int8Matmul.Mode.W8A8 ? (k + Int8Matmul.KQ - 1) / Int8Matmul.KQ * Int8Matmul.KQ : k;
-        MemorySegment data = arena.allocate((long) panels * kp * nr, 64);   // zeroed: padding stays 0
+        if (data.byteSize() != dataBytes(l, mode)) throw new IllegalArgumentException(data.byteSize() + " bytes for " + dataBytes(l, mode));
         for (int p = 0; p < panels; p++) packPanel(l, mode, kp, data, p);
         MemorySegment scales = arena.allocate((long) panels * nr * 4, 64);
         MemorySegment bias = arena.allocate((long) panels * nr * 4, 64);

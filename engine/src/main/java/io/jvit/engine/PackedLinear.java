@@ -35,9 +35,22 @@ public interface PackedLinear {
 
     /** Packs a Linear in the form its dtype calls for. */
     static PackedLinear pack(Linear l, Arena arena) {
+        return pack(l, arena, HugePages.allocate(arena, dataBytes(l)));
+    }
+
+    /** Bytes of l's packed panels (the part that streams from memory every pass). */
+    static long dataBytes(Linear l) {
+        return switch (l.dtype()) {
+            case F32 -> PackedMatrix.dataBytes(l);
+            case I8 -> PackedInt8Matrix.dataBytes(l, Int8Matmul.defaultMode());
+        };
+    }
+
+    /** Packs l's panels into {@code data} ({@link #dataBytes} of zeroed memory, 64-byte aligned), the small rest from {@code arena}. */
+    static PackedLinear pack(Linear l, Arena arena, MemorySegment data) {
         PackedLinear p = switch (l.dtype()) {
-            case F32 -> PackedMatrix.pack(l, arena);
-            case I8 -> PackedInt8Matrix.pack(l, arena); // int8 kernels: see Int8Matmul (W8A32 default, W8A8 option)
+            case F32 -> PackedMatrix.pack(l, arena, data);
+            case I8 -> PackedInt8Matrix.pack(l, Int8Matmul.defaultMode(), arena, data); // int8 kernels: see Int8Matmul (W8A32 default, W8A8 option)
         };
         dropResidentPages(l.weight());
         return p;

@@ -23,9 +23,19 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
      * {@link VisionTransformer} packs its Linears in parallel, one per task.
      */
     public static PackedMatrix pack(Linear l, Arena arena) {
+        return pack(l, arena, HugePages.allocate(arena, dataBytes(l)));
+    }
+
+    /** Bytes of the packed panels of l. */
+    static long dataBytes(Linear l) {
+        return (long) Matmul.padCols(l.outFeatures()) * l.inFeatures() * 4;
+    }
+
+    /** Packs into {@code data} ({@link #dataBytes} of zeroed memory, 64-byte aligned); the bias from {@code arena}. */
+    static PackedMatrix pack(Linear l, Arena arena, MemorySegment data) {
         int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
         int panels = (n + nr - 1) / nr;
-        MemorySegment data = arena.allocate((long) panels * k * nr * 4, 64);
+        if (data.byteSize() != dataBytes(l)) throw new IllegalArgumentException(data.byteSize() + " bytes for " + dataBytes(l));
         for (int p = 0; p < panels; p++) packPanel(l, data, p);
         MemorySegment bias = arena.allocate((long) panels * nr * 4, 64);
         for (int o = 0; o < n; o++) bias.setAtIndex(ValueLayout.JAVA_FLOAT, o, l.biasAt(o));

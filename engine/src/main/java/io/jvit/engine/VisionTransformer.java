@@ -105,7 +105,15 @@ public final class VisionTransformer implements AutoCloseable {
         int t = pool.threads(), o = 0;
         int[] order = new int[packed.length];
         for (int s = 0; s < t; s++) for (int r = s; r < bySize.length; r += t) order[o++] = bySize[r];
-        pool.parallelFor(packed.length, i -> packed[order[i]] = PackedLinear.pack(linears.get(order[i]), arena));
+        // all the panels in one slab on 2 MB pages (HugePages: they stream from DRAM every pass), each Linear's at a
+        // 64-byte boundary; one mapping, so that no Linear's tail is left on 4 KB pages
+        long[] at = new long[packed.length + 1];
+        for (int i = 0; i < packed.length; i++) at[i + 1] = at[i] + (PackedLinear.dataBytes(linears.get(i)) + 63) / 64 * 64;
+        MemorySegment slab = HugePages.allocate(arena, Math.max(64, at[packed.length]));
+        pool.parallelFor(packed.length, i -> {
+            int j = order[i];
+            packed[j] = PackedLinear.pack(linears.get(j), arena, slab.asSlice(at[j], PackedLinear.dataBytes(linears.get(j))));
+        });
         int next = 0;
         this.patchEmbedding = packed[next++];
         this.classToken = floats(w.classToken());
@@ -551,7 +559,7 @@ public final class VisionTransformer implements AutoCloseable {
         }
 
         private MemorySegment alloc(long floats) {
-            return bufferArena.allocate(floats * 4, 64);
+            return HugePages.allocate(bufferArena, floats * 4);   // a batch's activations outgrow the TLB too
         }
 
         long activationBytes() {
