@@ -23,12 +23,12 @@ python3 - "$OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 # latency jvit/ORT: the median of all runs; after a pause | back to back: the first run of each turn | the others
-print("| model | threads | jvit b1 ms (median / min) | ORT b1 ms (median / min) | latency jvit/ORT | after a pause \\| back to back | jvit b%d img/s | ORT img/s | throughput jvit/ORT | jvit GFLOP/s (b1) | %% of peak (model \\| computed FLOPs) | peak GFLOP/s | %% of the peak probed before each turn (b1 \\| b%d) | max abs diff |" % (rows[0]["batch"], rows[0]["batch"]))
+print("| model | threads | jvit b1 ms (median / min) | ORT b1 ms (median / min) | latency jvit/ORT | after a pause \\| back to back | jvit b%d img/s | ORT img/s | throughput jvit/ORT | jvit GFLOP/s (b1) | %% of peak (model \\| computed FLOPs) | peak GFLOP/s | peak probes during the runs (min-max) | max abs diff |" % rows[0]["batch"])
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     kinds = "%.3f \\| %.3f" % (r["latency_ratio_after_pause"], r["latency_ratio_steady"]) if "latency_ratio_steady" in r else "-"
     pct = "%s \\| %s" % (r.get("pct_of_peak"), r.get("pct_of_peak_computed"))
-    sampled = "%s \\| %s" % (r.get("pct_of_sampled_peak"), r.get("pct_of_sampled_peak_batch"))
+    sampled = "%s-%s" % (r.get("peak_gflops_during_min"), r.get("peak_gflops_during_max"))
     print("| %s | %d | %.1f / %.1f | %.1f / %.1f | %.3f | %s | %.1f | %.1f | %.3f | %.1f | %s | %s | %s | %.1e |" % (
         r["model"].replace(".safetensors", ""), r["threads"], r["latency_ms_median"], r["latency_ms_min"],
         r["onnx_latency_ms_median"], r["onnx_latency_ms_min"], r["latency_ratio"], kinds, r["throughput_ips"],

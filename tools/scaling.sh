@@ -90,8 +90,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 host = next((r["host"] for r in rows if "host" in r), {})
 print("Host: %s, %s logical CPUs, %s threads per core, AVX-512 %s\n" % (
     host.get("cpu"), host.get("nproc"), host.get("threads_per_core"), host.get("avx512")))
-print("| model | threads | batch | jvit median ms | jvit min ms | ORT median ms | latency ratio | jvit img/s | ORT img/s | throughput ratio | jvit speed-up (lat / thr) | % of peak: best probe \\| median of probes |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| model | threads | batch | jvit median ms | jvit min ms | ORT median ms | latency ratio | jvit img/s | ORT img/s | throughput ratio | jvit speed-up (lat / thr) | % of peak | peak probes during the runs (min-max) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 base = {}
 for r in rows:
     if "host" in r: continue
@@ -100,10 +100,10 @@ for r in rows:
     b1 = base.get(m)
     up = "%.2f / %.2f" % (b1["latency_ms_median"] / r["latency_ms_median"], r["throughput_ips"] / b1["throughput_ips"]) if b1 else ""
     f = lambda k, fmt="%.1f": (fmt % r[k]) if r.get(k) is not None else ""
-    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s \\| %s |" % (
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s-%s |" % (
         m, t, r.get("batch"), f("latency_ms_median"), f("latency_ms_min"), f("onnx_latency_ms_median"),
         f("latency_ratio", "%.3f"), f("throughput_ips"), f("onnx_throughput_ips"), f("throughput_ratio", "%.3f"), up,
-        f("pct_of_peak"), f("pct_of_sampled_peak")))
+        f("pct_of_peak"), f("peak_gflops_during_min"), f("peak_gflops_during_max")))
 EOF
 cat "$OUT/scaling.md" | tee -a "$LOG"
 
