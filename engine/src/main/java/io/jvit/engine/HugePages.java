@@ -18,10 +18,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>
  * Why: every pass streams all the weights from DRAM (a ViT's never fit in cache), and on 4 KB pages a
  * 9 MB matmul weight is 2304 pages, each a TLB miss and a page walk, and each a point where the hardware
- * prefetcher stops. On this 2-vCPU host, in the phases when a neighbour loads the shared caches, page walks
- * go to DRAM too: a 768x3072 matmul streaming its weights ran at a median 63-65 GFLOP/s on 4 KB pages
- * against 135-143 on 2 MB pages in the same process, and 1.02-1.05x faster in quiet phases
- * (docs/BENCHMARKS.md, 2026-11-27, ninth round).
+ * prefetcher stops. This 2-vCPU host has slow phases (a neighbour, it seems, loading the shared caches and
+ * memory) in which that costs dearly: a 768x3072 matmul streaming its weights ran at a median 63-65 GFLOP/s
+ * on 4 KB pages against 135-143 on 2 MB pages in the same process, and whole ViT-B/16 passes took 0.61-0.84x
+ * the time on 2 MB pages (same process, alternating; equal fastest passes). Packing into fresh 2 MB pages is
+ * also 4-5x faster: a page fault per 2 MB, not per 4 KB (docs/BENCHMARKS.md, 2026-11-27, ninth round).
  * <p>
  * Used where it can be: Linux on x86-64 or AArch64, native access enabled for this code (the launcher
  * passes {@code --enable-native-access=ALL-UNNAMED}; without it the JDK would warn, so ordinary memory is
