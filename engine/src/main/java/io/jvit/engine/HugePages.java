@@ -20,8 +20,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * 9 MB matmul weight is 2304 pages, each a TLB miss and a page walk, and each a point where the hardware
  * prefetcher stops. This 2-vCPU host has slow phases (a neighbour, it seems, loading the shared caches and
  * memory) in which that costs dearly: a 768x3072 matmul streaming its weights ran at a median 63-65 GFLOP/s
- * on 4 KB pages against 135-143 on 2 MB pages in the same process, and whole ViT-B/16 passes took 0.61-0.84x
- * the time on 2 MB pages (same process, alternating; equal fastest passes). Packing into fresh 2 MB pages is
+ * on 4 KB pages against 135-143 on 2 MB pages in the same process, and whole ViT-B/16 passes took 0.52-0.82x
+ * the time on 2 MB pages on 1 thread, 0.84-0.96x on 2 (same process, alternating; equal fastest passes). Packing into fresh 2 MB pages is
  * also 4-5x faster: a page fault per 2 MB, not per 4 KB (docs/BENCHMARKS.md, 2026-11-27, ninth round).
  * <p>
  * Used where it can be: Linux on x86-64 or AArch64, native access enabled for this code (the launcher
