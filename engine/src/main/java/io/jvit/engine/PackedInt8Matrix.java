@@ -22,7 +22,12 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
     public int paddedN() { return panels * Matmul.NR; }
 
     /** K as the kernel walks it: a multiple of 4 for W8A8. */
-    public int kPadded() { return mode == Int8Matmul.Mode.W8A8 ? (k + Int8Matmul.KQ - 1) / Int8Matmul.KQ * Int8Matmul.KQ : k; }
+    public int kPadded() { return kPadded(k, mode); }
+
+    /** K as the kernel walks it in {@code mode}: rounded up to a multiple of 4 for W8A8. */
+    private static int kPadded(int k, Int8Matmul.Mode mode) {
+        return mode == Int8Matmul.Mode.W8A8 ? (k + Int8Matmul.KQ - 1) / Int8Matmul.KQ * Int8Matmul.KQ : k;
+    }
 
     public static PackedInt8Matrix pack(Linear l, Arena arena) {
         return pack(l, Int8Matmul.defaultMode(), arena);
@@ -45,9 +50,7 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
 
     /** Bytes of the packed panels of an I8 Linear in {@code mode}. */
     static long dataBytes(Linear l, Int8Matmul.Mode mode) {
-        int k = l.inFeatures();
-        int kp = effective(mode) == Int8Matmul.Mode.W8A8 ? (k + Int8Matmul.KQ - 1) / Int8Matmul.KQ * Int8Matmul.KQ : k;
-        return (long) Matmul.padCols(l.outFeatures()) * kp;
+        return (long) Matmul.padCols(l.outFeatures()) * kPadded(l.inFeatures(), effective(mode));
     }
 
     /** Packs an I8 Linear into {@code data} ({@link #dataBytes} of zeroed memory: the padding stays 0); scales and bias from {@code arena}. */
@@ -56,7 +59,7 @@ public record PackedInt8Matrix(Int8Matmul.Mode mode, int n, int k, int panels, M
         mode = effective(mode);
         int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
         int panels = (n + nr - 1) / nr;
-        int kp = mode == Int8Matmul.Mode.W8A8 ? (k + Int8Matmul.KQ - 1) / Int8Matmul.KQ * Int8Matmul.KQ : k;
+        int kp = kPadded(k, mode);
         if (data.byteSize() != dataBytes(l, mode)) throw new IllegalArgumentException(data.byteSize() + " bytes for " + dataBytes(l, mode));
         for (int p = 0; p < panels; p++) packPanel(l, mode, kp, data, p);
         MemorySegment scales = arena.allocate((long) panels * nr * 4, 64);

@@ -107,12 +107,15 @@ public final class VisionTransformer implements AutoCloseable {
         for (int s = 0; s < t; s++) for (int r = s; r < bySize.length; r += t) order[o++] = bySize[r];
         // all the panels in one slab on 2 MB pages (HugePages: they stream from DRAM every pass), each Linear's at a
         // 64-byte boundary; one mapping, so that no Linear's tail is left on 4 KB pages
-        long[] at = new long[packed.length + 1];
-        for (int i = 0; i < packed.length; i++) at[i + 1] = at[i] + (PackedLinear.dataBytes(linears.get(i)) + 63) / 64 * 64;
+        long[] size = new long[packed.length], at = new long[packed.length + 1];
+        for (int i = 0; i < packed.length; i++) {
+            size[i] = PackedLinear.dataBytes(linears.get(i));
+            at[i + 1] = at[i] + (size[i] + 63) / 64 * 64;
+        }
         MemorySegment slab = HugePages.allocate(arena, Math.max(64, at[packed.length]));
         pool.parallelFor(packed.length, i -> {
             int j = order[i];
-            packed[j] = PackedLinear.pack(linears.get(j), arena, slab.asSlice(at[j], PackedLinear.dataBytes(linears.get(j))));
+            packed[j] = PackedLinear.pack(linears.get(j), arena, slab.asSlice(at[j], size[j]));
         });
         int next = 0;
         this.patchEmbedding = packed[next++];
