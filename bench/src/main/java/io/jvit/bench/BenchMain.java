@@ -473,8 +473,8 @@ public final class BenchMain implements Callable<Integer> {
         return new double[][] {ta, tb, peaks};
     }
 
-    /** Length of the peak probe before each pair of turns: a fifth of --peak-ms, at least 50 ms. */
-    private int probeMs() { return Math.max(50, peakMs / 5); }
+    /** Length of the peak probe before each pair of turns (only run when --peak-ms > 0). */
+    private int probeMs() { return PeakFlops.shortProbeMs(peakMs); }
 
     /** The samples at indices that are multiples of n ({@code first}), or all the others. */
     static double[] everyNth(double[] t, int n, boolean first) {

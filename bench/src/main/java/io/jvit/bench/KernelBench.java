@@ -80,7 +80,7 @@ final class KernelBench {
     }
 
     /** Length of the peak probe before each sample: a fifth of --peak-ms, at least 50 ms (0: no probe). */
-    private int probeMs() { return peakMs <= 0 ? 0 : Math.max(50, peakMs / 5); }
+    private int probeMs() { return PeakFlops.shortProbeMs(peakMs); }
 
     int run() throws Exception {
         List<Integer> tcounts = threads == 1 ? List.of(1) : List.of(1, threads);

@@ -58,6 +58,9 @@ public final class PeakFlops {
         return best;
     }
 
+    /** Length of the short probes the benches run beside their samples: a fifth of a full probe's, at least 50 ms; 0 for none. */
+    static int shortProbeMs(int peakMs) { return peakMs <= 0 ? 0 : Math.max(50, peakMs / 5); }
+
     private static final java.util.Map<Integer, Integer> ITERS = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** One run of about {@code millis} ms on {@code threads} threads (after {@link #measure} has warmed the loop): GFLOP/s. */
