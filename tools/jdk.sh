@@ -29,9 +29,9 @@ jvit_find_jdk() {
   return 1
 }
 
-# A small young generation: a warm forward pass allocates ~400 bytes, and every page the young generation
-# ever touched stays resident (the default grew it to ~1 GB during the cold first pass). 8 MB against 16:
-# RSS after the first ViT-B result 8 MB lower, time to first result no slower (docs/BENCHMARKS.md).
-# (./jvit passes the first five to the AOT cache's create step: keep the heap flags after them.)
+# Memory (docs/BENCHMARKS.md, tenth round): the serial collector and a 2 MB young generation (a warm forward pass
+# allocates ~400 bytes; every page the young generation ever touched stays resident), and a periodic trim of the
+# C heap, where the JIT's freed working memory otherwise stays resident (~30 MB after ViT-B's first passes).
+# (./jvit passes the first five to the AOT cache's create step: keep the collector fifth, the heap flags after.)
 JVIT_JVM_OPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
-               -XX:+UseParallelGC -Xmn8m -Xss4m)
+               -XX:+UseSerialGC -Xmn2m -XX:TrimNativeHeapInterval=5000 -Xss4m)

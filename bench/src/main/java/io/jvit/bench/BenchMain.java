@@ -88,6 +88,10 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--load", description = "Instead: load time (safetensors to first result, cold and after warm-up) and resident memory against the weights.")
     boolean load;
 
+    @Option(names = "--steady-ms", paramLabel = "MS", description = "With --load: keep the model running at least this long after the first result, "
+            + "and until the JIT is quiet (at most 60 s), before reading the steady-state resident memory (default ${DEFAULT-VALUE}; 0: no steady-state reading).")
+    long steadyMs = 11000;
+
     @Option(names = "--prewarm", description = "With --load: first run every kernel path on tiny inputs (a model of an engine warm-up hook), and time it.")
     boolean prewarm;
 
@@ -137,6 +141,7 @@ public final class BenchMain implements Callable<Integer> {
         if (warmup < 0) throw new CliException(Exit.USAGE, "--warmup must be >= 0, got " + warmup);
         if (warmupMs < 0) throw new CliException(Exit.USAGE, "--warmup-ms must be >= 0, got " + warmupMs);
         if (jitWaitMs < 0) throw new CliException(Exit.USAGE, "--jit-wait-ms must be >= 0, got " + jitWaitMs);
+        if (steadyMs < 0) throw new CliException(Exit.USAGE, "--steady-ms must be >= 0, got " + steadyMs);
         if (peakMs < 0 || gapMs < 0) throw new CliException(Exit.USAGE, "--peak-ms and --gap-ms must be >= 0");
         if (burst < 1) throw new CliException(Exit.USAGE, "--burst must be >= 1");
         int modes = (kernels ? 1 : 0) + (memory ? 1 : 0) + (load ? 1 : 0);
@@ -145,7 +150,7 @@ public final class BenchMain implements Callable<Integer> {
         if (imageSize != null && imageSize < 1) throw new CliException(Exit.USAGE, "--image-size must be >= 1, got " + imageSize);
         if (sizes != null) for (int s : sizes) if (s < 1) throw new CliException(Exit.USAGE, "--sizes must be >= 1, got " + s);
         if (kernels) return new KernelBench(out, model.threads, peakMs, json).run();
-        if (load) return LoadBench.run(out, model, prewarm, json);
+        if (load) return LoadBench.run(out, model, prewarm, steadyMs, json);
         if (memory) return MemoryBench.run(out, model, sizes == null ? List.of(224, 448, 1024) : sizes, peakMs, json);
         return endToEnd();
     }

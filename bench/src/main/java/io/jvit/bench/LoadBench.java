@@ -21,7 +21,12 @@ import java.util.SplittableRandom;
 final class LoadBench {
     private LoadBench() {}
 
-    static int run(PrintWriter out, ModelOptions model, boolean prewarm, boolean json) throws Exception {
+
+    /**
+     * @param steadyMs how long at least the model keeps running after the first result before the steady-state
+     *                 reading (0: none); the default, 11 s, covers two of the launcher's 5 s trim periods
+     */
+    static int run(PrintWriter out, ModelOptions model, boolean prewarm, long steadyMs, boolean json) throws Exception {
         Map<String, Object> j = new LinkedHashMap<>();
         Path path = model.modelPath();
         long tp = System.nanoTime();
@@ -66,6 +71,34 @@ final class LoadBench {
         j.put("heap_used_bytes", heapUsed);
         j.put("rss_over_weights", BenchMain.round((double) rss / weights, 3));
         j.put("rss_growth_over_weights", BenchMain.round((double) (rss - rss0) / weights, 3));
+
+        // steady state: the same model kept running until the JIT has been quiet for two 1-second windows and
+        // at least steadyMs have passed. The compiles that the first pass started hold the JIT's working memory
+        // until they finish; the JVM returns its freed arenas to malloc within 5 s (its chunk pool cleaner) and
+        // the launcher's periodic trim (-XX:TrimNativeHeapInterval=5000) hands them back to the system.
+        int steadyPasses = 0;
+        boolean quiet = false;
+        double steadyS = 0;
+        Map<String, Long> ss = null;
+        if (steadyMs > 0) {
+            Stats.JitWatch jit = new Stats.JitWatch(1000);
+            long s0 = System.nanoTime();
+            while (!(quiet && System.nanoTime() - s0 >= steadyMs * 1_000_000L) && System.nanoTime() - s0 < Math.max(60_000, steadyMs) * 1_000_000L) {
+                vit.logits(px, 1);
+                steadyPasses++;
+                quiet = jit.quiet();
+            }
+            steadyS = (System.nanoTime() - s0) / 1e9;
+            ss = Stats.procStatus();
+            long rssSteady = ss.getOrDefault("VmRSS", -1L);
+            j.put("steady_passes", steadyPasses);
+            j.put("steady_s", BenchMain.round(steadyS, 1));
+            j.put("steady_jit_quiet", quiet);
+            j.put("rss_steady_bytes", rssSteady);
+            j.put("rss_steady_anon_bytes", ss.getOrDefault("RssAnon", -1L));
+            j.put("rss_steady_over_weights", BenchMain.round((double) rssSteady / weights, 3));
+            j.put("hwm_steady_bytes", ss.getOrDefault("VmHWM", -1L));
+        }
 
         // warm: the same load and first result again, JIT compiled by now
         int n = 5;
@@ -126,6 +159,12 @@ final class LoadBench {
             out.printf("  anonymous %s, file-backed %s; %sactivations %s; Java heap committed %s, used %s%n",
                     Stats.mb(st.getOrDefault("RssAnon", -1L)), Stats.mb(st.getOrDefault("RssFile", -1L)),
                     direct >= 0 ? "off-heap (NMT) " + Stats.mb(direct) + ", " : "", Stats.mb(act), Stats.mb(rt.totalMemory()), Stats.mb(heapUsed));
+            if (ss != null) {
+                long rssSteady = ss.getOrDefault("VmRSS", -1L);
+                out.printf("resident in steady state (%d more passes over %.1f s, the JIT %s): RSS %s (%.2fx the weights), anonymous %s, peak RSS (HWM) %s%n",
+                        steadyPasses, steadyS, quiet ? "quiet" : "still compiling", Stats.mb(rssSteady), (double) rssSteady / weights,
+                        Stats.mb(ss.getOrDefault("RssAnon", -1L)), Stats.mb(ss.getOrDefault("VmHWM", -1L)));
+            }
         }
         out.flush();
         return Exit.OK;

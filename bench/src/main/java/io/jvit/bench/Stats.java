@@ -83,6 +83,22 @@ final class Stats {
 
     static long hwm() { return procStatus().getOrDefault("VmHWM", -1L); }
 
+    /** Whether the JVM was started with Native Memory Tracking (read from the command line, not through JMX). */
+    private static final boolean NMT_ON = nmtFlag();
+
+    private static boolean nmtFlag() {
+        try {
+            String cmd = new String(java.nio.file.Files.readAllBytes(java.nio.file.Path.of("/proc/self/cmdline")), java.nio.charset.StandardCharsets.UTF_8)
+                    + "\0" + String.join("\0", (System.getenv().getOrDefault("JDK_JAVA_OPTIONS", "") + " "
+                    + System.getenv().getOrDefault("JAVA_TOOL_OPTIONS", "")).split("\\s+"));
+            for (String a : cmd.split("\0"))
+                if (a.startsWith("-XX:NativeMemoryTracking=") && !a.endsWith("=off")) return true;
+            return false;
+        } catch (java.io.IOException | RuntimeException e) {
+            return true;   // cannot tell: ask NMT itself
+        }
+    }
+
     private static final java.util.regex.Pattern NMT_OTHER =
             java.util.regex.Pattern.compile("-\\s+Other \\(reserved=(\\d+)KB, committed=(\\d+)KB\\)");
 
@@ -93,6 +109,7 @@ final class Stats {
      * "direct" buffer pool.
      */
     static long nativeBytes() {
+        if (!NMT_ON) return -1;   // the platform MBean server alone adds megabytes to the memory being measured
         try {
             javax.management.MBeanServer s = ManagementFactory.getPlatformMBeanServer();
             Object r = s.invoke(new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"), "vmNativeMemory",

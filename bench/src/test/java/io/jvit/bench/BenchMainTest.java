@@ -103,6 +103,26 @@ class BenchMainTest {
     }
 
     @Test
+    void loadReportsTimesAndResidentMemory() throws Exception {
+        Run r = bench("--load", "--json", "--model", MODEL, "--heads", "3", "--threads", "1", "--steady-ms", "300");
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        long weights = j.get("weight_bytes").asLong();
+        assertTrue(weights > 0, r.out());
+        for (String k : new String[] {"rss_before_load_bytes", "rss_after_first_result_bytes", "rss_steady_bytes", "hwm_bytes", "packed_weight_bytes",
+                "activation_bytes", "cold_first_result_ms", "warm_first_result_ms_median", "warm_pack_ms_median"})
+            assertTrue(j.get(k).asDouble() > 0, () -> k + " in " + r.out());
+        assertTrue(j.get("steady_passes").asInt() >= 1, r.out());
+        assertTrue(j.get("steady_s").asDouble() >= 0.3, r.out());
+        assertEquals((double) j.get("rss_steady_bytes").asLong() / weights, j.get("rss_steady_over_weights").asDouble(), 0.001);
+        // the packed weights are the weights (panels padded at most to the next 64 columns)
+        assertEquals(weights, j.get("packed_weight_bytes").asLong(), weights * 0.5);
+        Run none = bench("--load", "--json", "--model", MODEL, "--heads", "3", "--threads", "1", "--steady-ms", "0");
+        assertEquals(0, none.code(), none.err());
+        assertFalse(new ObjectMapper().readTree(none.out()).has("rss_steady_bytes"), none.out());
+    }
+
+    @Test
     void plainTextWithoutOnnx() {
         Run r = bench(quick());
         assertEquals(0, r.code(), r.err());
@@ -139,6 +159,7 @@ class BenchMainTest {
         assertOneLineError(bench(quick("--threads", "x")), Exit.USAGE, "--threads");
         assertOneLineError(bench(quick("--jit-wait-ms", "-1")), Exit.USAGE, "--jit-wait-ms");
         assertOneLineError(bench(quick("--burst", "0")), Exit.USAGE, "--burst");
+        assertOneLineError(bench(quick("--load", "--steady-ms", "-1")), Exit.USAGE, "--steady-ms");
     }
 
     @Test

@@ -37,10 +37,11 @@ public final class VisionTransformer implements AutoCloseable {
     /**
      * The activations the encoder blocks write, for some number of rows: the residual stream x, a LayerNorm's
      * output xn, a sub-layer's output delta (added to x by the next LayerNorm), the heads' outputs side by side,
-     * the fused [q | k | v] rows, and the MLP's hidden rows.
+     * the fused [q | k | v] rows, and the MLP's hidden rows. Buffers whose contents never live at the same time
+     * are shared ({@link Lane#rows}).
      */
     private record Rows(MemorySegment x, MemorySegment xn, MemorySegment delta, MemorySegment heads, MemorySegment qkv,
-                        MemorySegment hidden) {}
+                        MemorySegment hidden, MemorySegment shared) {}
 
     private record Block(MemorySegment norm1Gamma, MemorySegment norm1Beta, PackedLinear qkv, PackedLinear proj,
                          MemorySegment norm2Gamma, MemorySegment norm2Beta, PackedLinear fc1, PackedLinear fc2) {}
@@ -421,7 +422,8 @@ public final class VisionTransformer implements AutoCloseable {
             // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
             int p = c.patchSize(), pd = c.patchDim();
             long ldp = patchLd();
-            if (patchRow[0].length < pd) for (int i = 0; i < patchRow.length; i++) patchRow[i] = new float[pd];
+            // rows of ldp floats, zero past pd: the patches' buffer is shared with later stages and holds their values
+            if (patchRow[0].length < ldp) for (int i = 0; i < patchRow.length; i++) patchRow[i] = new float[(int) ldp];
             MemorySegment patchRows = patches;
             // one row of patches per task: serial, this took long enough (~0.3 ms) for the workers to park
             WorkerPool.ItemBody assemble = (worker, item) -> {
@@ -432,7 +434,7 @@ public final class VisionTransformer implements AutoCloseable {
                     for (int ch = 0; ch < c.channels(); ch++)
                         for (int ky = 0; ky < p; ky++, col += p)
                             System.arraycopy(pixels, (((first + b) * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p, pr, col, p);
-                    MemorySegment.copy(pr, 0, patchRows, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, pd);
+                    MemorySegment.copy(pr, 0, patchRows, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, (int) ldp);
                 }
             };
             if (pool == null) for (int i = 0; i < images * grid; i++) assemble.run(0, i);
@@ -537,9 +539,12 @@ public final class VisionTransformer implements AutoCloseable {
             // slack rows: attention reads whole micro-tiles of queries past the last token
             long m = Matmul.padRows(rows) + Attention.MAX_QB + Matmul.MR;
             long dp = Matmul.padCols(d);
-            all = rows(m);
-            patches = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * patchLd());
-            patchOut = alloc((Matmul.padRows(images * grid * grid) + Matmul.MR) * dp);
+            // the patch embedding runs before the first block: its input lives in the qkv/hidden buffer (see rows)
+            // and its output in delta, which the first block writes before it reads
+            long patchRows = Matmul.padRows(images * grid * grid) + Matmul.MR;
+            all = rows(m, patchRows * patchLd());
+            patches = all.shared().asSlice(0, patchRows * patchLd() * 4);
+            patchOut = all.delta().asSlice(0, patchRows * dp * 4);
             int pr = Matmul.padRows(images);
             int feat = Math.max(Matmul.padCols(d), preLogits == null ? 0 : preLogits.paddedN());
             prefixIn = alloc((long) pr * feat);
@@ -549,16 +554,24 @@ public final class VisionTransformer implements AutoCloseable {
             logitsB = alloc((long) pr * hn);
             // the last block's prefix rows (slack rows: attention reads a whole micro-tile of each image's queries)
             long pm = Matmul.padRows(images * config.prefixTokens()) + Matmul.MR;
-            pre = rows(pm);
+            pre = rows(pm, 0);
             capacityRows = rows;
             capacityImages = images;
         }
 
-        /** The encoder's activations for m rows (slack included). */
-        private Rows rows(long m) {
+        /**
+         * The encoder's activations for m rows (slack included). qkv and hidden share one buffer: the queries,
+         * keys and values are dead once attention has run, before fc1 writes the hidden rows; it holds at least
+         * {@code minShared} floats. With heads over xn, a third less memory than a buffer each.
+         */
+        private Rows rows(long m, long minShared) {
             long dp = Matmul.padCols(config.width());
-            return new Rows(alloc(m * dp), alloc(m * dp), alloc(m * dp), alloc(m * dp),
-                    alloc(m * Matmul.padCols(3 * config.width()) + Matmul.NR), alloc(m * Matmul.padCols(config.mlpDim())));
+            long qkv = m * Matmul.padCols(3 * config.width()) + Matmul.NR, hidden = m * Matmul.padCols(config.mlpDim());
+            MemorySegment shared = alloc(Math.max(minShared, Math.max(qkv, hidden)));
+            // the heads' outputs overwrite xn, which the qkv matmul has read by then (and the next LayerNorm writes
+            // once the projection has read the heads)
+            MemorySegment xn = alloc(m * dp);
+            return new Rows(alloc(m * dp), xn, alloc(m * dp), xn, shared.asSlice(0, qkv * 4), shared.asSlice(0, hidden * 4), shared);
         }
 
         private MemorySegment alloc(long floats) {
@@ -568,8 +581,9 @@ public final class VisionTransformer implements AutoCloseable {
         long activationBytes() {
             long s = 0;
             if (all == null) return 0;
-            for (MemorySegment m : new MemorySegment[] {all.x(), all.xn(), all.delta(), all.heads(), all.qkv(), all.hidden(), pre.x(), pre.xn(), pre.delta(),
-                    pre.heads(), pre.qkv(), pre.hidden(), patches, patchOut, prefixIn, prefixOut, logitsA, logitsB})
+            // heads, qkv, hidden, patches and patchOut are views of other buffers
+            for (MemorySegment m : new MemorySegment[] {all.x(), all.xn(), all.delta(), all.shared(), pre.x(), pre.xn(), pre.delta(),
+                    pre.shared(), prefixIn, prefixOut, logitsA, logitsB})
                 if (m != null) s += m.byteSize();
             return s;
         }
