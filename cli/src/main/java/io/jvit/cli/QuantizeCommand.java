@@ -1,7 +1,6 @@
 package io.jvit.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import io.jvit.engine.Quantizer;
 import io.jvit.engine.ViTModel;
@@ -134,13 +133,12 @@ public final class QuantizeCommand implements Callable<Integer> {
     static JsonNode recipe(Path in) {
         Path dir = Files.isDirectory(in) ? in : in.toAbsolutePath().getParent();
         if (dir == null) return null;
-        ObjectMapper json = new ObjectMapper();
         try {
             Path hf = dir.resolve("preprocessor_config.json");
-            if (Files.isRegularFile(hf)) return json.readTree(hf.toFile());
+            if (Files.isRegularFile(hf)) return io.jvit.loader.Json.read(hf);
             Path cfg = dir.resolve("config.json");
             if (Files.isRegularFile(cfg)) {
-                JsonNode c = json.readTree(cfg.toFile());
+                JsonNode c = io.jvit.loader.Json.read(cfg);
                 if (c.has("pretrained_cfg")) return c.get("pretrained_cfg");
                 if (c.has("input_size")) return c;
             }

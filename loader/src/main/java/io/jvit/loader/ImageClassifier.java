@@ -70,7 +70,7 @@ public final class ImageClassifier implements AutoCloseable {
         String embedded = m.info().get("preprocessor");
         if (embedded != null) {
             try {
-                var node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(embedded);
+                var node = Json.parse(embedded);
                 return node.has("input_size") ? Preprocessor.fromTimm(node, modelPath + " metadata")
                         : Preprocessor.fromHuggingFace(node, modelPath + " metadata");
             } catch (java.io.IOException e) {

@@ -1,7 +1,6 @@
 package io.jvit.loader;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.jvit.engine.ViTConfig;
 import io.jvit.engine.ViTModel;
 import io.jvit.engine.ViTWeights;
@@ -31,7 +30,6 @@ import java.util.stream.Stream;
  * another width needs {@code heads} said explicitly.
  */
 public final class ModelLoader {
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private ModelLoader() {}
 
@@ -76,7 +74,7 @@ public final class ModelLoader {
     static JsonNode readJson(Path p) throws ModelFormatException {
         if (!Files.isRegularFile(p)) return null;
         try {
-            JsonNode n = JSON.readTree(p.toFile());
+            JsonNode n = Json.read(p);
             if (n == null || !n.isObject()) throw new ModelFormatException(p + ": not a JSON object");
             return n;
         } catch (IOException e) {
@@ -96,7 +94,7 @@ public final class ModelLoader {
             JsonNode meta = null;
             if (st.metadata().containsKey("jvit.config")) {
                 try {
-                    meta = JSON.readTree(st.metadata().get("jvit.config"));
+                    meta = Json.parse(st.metadata().get("jvit.config"));
                 } catch (IOException e) {
                     throw new ModelFormatException(f + ": metadata 'jvit.config' is not valid JSON");
                 }

@@ -1,11 +1,6 @@
 package io.jvit.loader;
 
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -37,9 +32,6 @@ import java.util.Map;
  */
 public final class SafetensorsFile {
     public static final long MAX_HEADER = 100_000_000L;
-    private static final ObjectMapper JSON = JsonMapper.builder()
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .build();
 
     private final Path path;
     private final Map<String, Tensor> tensors;
@@ -94,9 +86,9 @@ public final class SafetensorsFile {
             throw new ModelFormatException(f + ": header does not start with '{': not a safetensors file");
         JsonNode root;
         try {
-            root = JSON.readTree(header);
-        } catch (JsonProcessingException e) {
-            throw new ModelFormatException(f + ": header is not valid JSON: " + e.getOriginalMessage());
+            root = Json.parse(header);
+        } catch (Json.SyntaxException e) {
+            throw new ModelFormatException(f + ": header is not valid JSON: " + e.getMessage());
         }
         if (root == null || !root.isObject()) throw new ModelFormatException(f + ": header is not a JSON object");
         long dataStart = 8 + n;

@@ -1,7 +1,6 @@
 package io.jvit.loader.image;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.jvit.loader.ModelFormatException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -88,7 +87,6 @@ public record Preprocessor(
         FIT_LONGER
     }
 
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     public Preprocessor {
         if (convention == null || resizeMode == null || resample == null) {
@@ -297,13 +295,13 @@ public record Preprocessor(
 
     private static JsonNode readJson(Path file) throws IOException {
         try {
-            JsonNode n = JSON.readTree(file.toFile());
+            JsonNode n = io.jvit.loader.Json.read(file);
             if (n == null || !n.isObject()) {
                 throw new ModelFormatException(file + ": not a JSON object");
             }
             return n;
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new ModelFormatException(file + ": invalid JSON: " + e.getOriginalMessage(), e);
+        } catch (io.jvit.loader.Json.SyntaxException e) {
+            throw new ModelFormatException(file + ": invalid JSON: " + e.getMessage(), e);
         }
     }
 
@@ -337,7 +335,7 @@ public record Preprocessor(
             JsonNode size = c.get("size");
             if (doResize) {
                 if (size == null || size.isNull()) {
-                    size = JSON.readTree("{\"height\":224,\"width\":224}");
+                    size = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("height", 224).put("width", 224);
                 }
                 if (size.isInt()) {
                     if (shortestType) {

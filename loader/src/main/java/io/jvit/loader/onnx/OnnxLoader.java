@@ -1,7 +1,6 @@
 package io.jvit.loader.onnx;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.jvit.engine.ViTModel;
 import io.jvit.loader.LoadOptions;
 import io.jvit.loader.ModelFormatException;
@@ -147,7 +146,7 @@ public final class OnnxLoader {
         Path cfg = dir.resolve("config.json");
         if (!Files.isRegularFile(cfg)) return null;
         try {
-            JsonNode root = new ObjectMapper().readTree(cfg.toFile());
+            JsonNode root = io.jvit.loader.Json.read(cfg);
             JsonNode id2label = root == null ? null : root.get("id2label");
             if (id2label == null || !id2label.isObject()) return null;
             List<String> labels = new ArrayList<>(java.util.Collections.nCopies(numClasses, (String) null));
