@@ -114,6 +114,11 @@ final class LoadBench {
             open[i] = (b - a) / 1e6;
             first[i] = (e - a) / 1e6;
         }
+        // resident right after a warm load's first result (the model held, four before it closed); the JIT is
+        // compiling the loading code by now, and its freed memory waits for the next trim
+        long rssWarm = Stats.rss();
+        j.put("rss_warm_first_result_bytes", rssWarm);
+        j.put("rss_warm_first_result_over_weights", BenchMain.round((double) rssWarm / weights, 3));
         // the warm open split: parse and map the file (ModelLoader.load), then pack it (VisionTransformer)
         double[] parse = new double[n], pack = new double[n];
         for (int i = 0; i < n; i++) {
@@ -153,6 +158,7 @@ final class LoadBench {
                     n, Stats.median(open), Stats.median(first), Stats.min(first), fwd);
             out.printf("  warm open = map and parse (ModelLoader.load) %.0f ms + pack (VisionTransformer) %.0f ms (medians of %d)%n",
                     Stats.median(parse), Stats.median(pack), n);
+            out.printf("  resident after the last warm load's first result: RSS %s (%.2fx the weights)%n", Stats.mb(rssWarm), (double) rssWarm / weights);
             out.printf("resident after the first result: RSS %s (%.2fx the weights; %s before loading, so +%.2fx), peak RSS (HWM) %s%n",
                     Stats.mb(rss), (double) rss / weights, Stats.mb(rss0), (double) (rss - rss0) / weights,
                     Stats.mb(st.getOrDefault("VmHWM", -1L)));

@@ -110,7 +110,7 @@ class BenchMainTest {
         long weights = j.get("weight_bytes").asLong();
         assertTrue(weights > 0, r.out());
         for (String k : new String[] {"rss_before_load_bytes", "rss_after_first_result_bytes", "rss_steady_bytes", "hwm_bytes", "packed_weight_bytes",
-                "activation_bytes", "cold_first_result_ms", "warm_first_result_ms_median", "warm_pack_ms_median"})
+                "activation_bytes", "cold_first_result_ms", "warm_first_result_ms_median", "warm_pack_ms_median", "rss_warm_first_result_bytes"})
             assertTrue(j.get(k).asDouble() > 0, () -> k + " in " + r.out());
         assertTrue(j.get("steady_passes").asInt() >= 1, r.out());
         assertTrue(j.get("steady_s").asDouble() >= 0.3, r.out());
