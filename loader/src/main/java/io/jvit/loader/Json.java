@@ -94,15 +94,7 @@ public final class Json {
                 i = at;
                 throw error("duplicate field '" + key + "'");
             }
-            space();
-            char c = peek();
-            i++;
-            if (c == '}') return o;
-            if (c != ',') {
-                i--;
-                throw error("expected ',' or '}'");
-            }
-            space();
+            if (closes('}')) return o;
         }
     }
 
@@ -117,16 +109,19 @@ public final class Json {
         }
         while (true) {
             a.add(value(depth));
-            space();
-            char c = peek();
-            i++;
-            if (c == ']') return a;
-            if (c != ',') {
-                i--;
-                throw error("expected ',' or ']'");
-            }
-            space();
+            if (closes(']')) return a;
         }
+    }
+
+    /** After a member: true past the closing bracket, false past a comma (and the space after it). */
+    private boolean closes(char close) throws SyntaxException {
+        space();
+        char c = peek();
+        if (c != close && c != ',') throw error("expected ',' or '" + close + "'");
+        i++;
+        if (c == close) return true;
+        space();
+        return false;
     }
 
     private String string() throws SyntaxException {
