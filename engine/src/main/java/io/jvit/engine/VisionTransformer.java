@@ -309,6 +309,7 @@ public final class VisionTransformer implements AutoCloseable {
         private long stageStart;
         private Arena bufferArena = Arena.ofShared();
         private int capacityRows = -1, capacityImages = -1;
+        private long capacityPatchRows = -1;
         private MemorySegment patches, patchOut, prefixIn, prefixOut, logitsA, logitsB;
         /** The encoder's activations for every row, and for the last block's prefix rows ({@link #lastBlockPrefixRows}). */
         private Rows all, pre;
@@ -532,7 +533,8 @@ public final class VisionTransformer implements AutoCloseable {
         private void ensureBuffers(int images, int tokens, int imageSize) {
             int rows = images * tokens;
             int grid = imageSize / config.patchSize();
-            if (rows <= capacityRows && images <= capacityImages && images * grid * grid <= capacityRows) return;
+            long patchRows = Matmul.padRows(images * grid * grid) + Matmul.MR;
+            if (rows <= capacityRows && images <= capacityImages && patchRows <= capacityPatchRows) return;
             bufferArena.close();
             bufferArena = Arena.ofShared();
             int d = config.width();
@@ -541,7 +543,6 @@ public final class VisionTransformer implements AutoCloseable {
             long dp = Matmul.padCols(d);
             // the patch embedding runs before the first block: its input lives in the qkv/hidden buffer (see rows)
             // and its output in delta, which the first block writes before it reads
-            long patchRows = Matmul.padRows(images * grid * grid) + Matmul.MR;
             all = rows(m, patchRows * patchLd());
             patches = all.shared().asSlice(0, patchRows * patchLd() * 4);
             patchOut = all.delta().asSlice(0, patchRows * dp * 4);
@@ -557,6 +558,7 @@ public final class VisionTransformer implements AutoCloseable {
             pre = rows(pm, 0);
             capacityRows = rows;
             capacityImages = images;
+            capacityPatchRows = patchRows;
         }
 
         /**
