@@ -43,6 +43,27 @@ class QuantizeCliTest {
     }
 
     @Test
+    void aHalfPrecisionModelKeepsItsUnquantizedLayersAsWidenedF32() throws Exception {
+        Path in = CliTest.root().resolve("fixtures/hf_vit_f16");
+        Path out = tmp.resolve("f16-int8.safetensors");
+        CliTest.Run r = CliTest.run("quantize", "--keep-fp32", "patch,head", in.toString(), out.toString());
+        assertEquals(0, r.code(), r.err());
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile src = SafetensorsFile.open(in.resolve("model.safetensors"), arena), st = SafetensorsFile.open(out, arena);
+            Tensor h = src.get("vit.embeddings.patch_embeddings.projection.weight"), w = st.get("patch_embed.proj.weight");
+            assertEquals(DType.F16, h.dtype());
+            assertEquals(DType.F32, w.dtype());
+            assertEquals(h.elements(), w.elements());
+            for (long i = 0; i < h.elements(); i++)
+                assertEquals(Float.float16ToFloat(h.data().getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i)),
+                        w.data().getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, i), "element " + i);
+            assertEquals(DType.I8, st.get("blocks.0.attn.qkv.weight").dtype());
+        }
+        CliTest.Run c = CliTest.run("classify", "--model", out.toString(), CliTest.root().resolve("samples/0-tshirt-top.png").toString());
+        assertEquals(0, c.code(), c.err());
+    }
+
+    @Test
     void writesAnInt8FileThatLoadsEverywhere() throws Exception {
         Path out = quantize();
         try (Arena arena = Arena.ofConfined()) {

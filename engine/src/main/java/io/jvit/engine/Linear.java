@@ -6,19 +6,28 @@ import java.lang.foreign.ValueLayout;
 /**
  * A fully connected layer y = x W^T + b in PyTorch's layout: {@code weight} is [out][in].
  * <p>
- * F32: {@code weight} holds out*in floats. I8: {@code weight} holds out*in signed bytes and
- * {@code scales} one float per output row (symmetric, per output channel): W[o][i] = q[o][i] * scales[o].
+ * F32: {@code weight} holds out*in floats. F16, BF16: out*in half-precision values, widened to F32 when the
+ * layer is packed (so a half-precision checkpoint never needs an F32 copy beside the packed one). I8:
+ * {@code weight} holds out*in signed bytes and {@code scales} one float per output row (symmetric, per output
+ * channel): W[o][i] = q[o][i] * scales[o].
  * {@code bias} is null or out floats. All little-endian; segments may be memory-mapped and unaligned.
  */
 public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment weight, MemorySegment scales,
                      MemorySegment bias) {
 
-    public enum DType { F32, I8 }
+    public enum DType {
+        F32(4), F16(2), BF16(2), I8(1);
+
+        /** Bytes per weight. */
+        public final int bytes;
+
+        DType(int bytes) { this.bytes = bytes; }
+    }
 
     public Linear {
         if (outFeatures <= 0 || inFeatures <= 0) throw new IllegalArgumentException("bad Linear shape " + outFeatures + "x" + inFeatures);
         long elems = (long) outFeatures * inFeatures;
-        long expect = dtype == DType.F32 ? elems * 4 : elems;
+        long expect = elems * dtype.bytes;
         if (weight.byteSize() != expect)
             throw new IllegalArgumentException("Linear weight holds " + weight.byteSize() + " bytes, expected " + expect
                     + " for [" + outFeatures + ", " + inFeatures + "] " + dtype);
@@ -33,6 +42,12 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
         return new Linear(out, in, DType.F32, weight, null, bias);
     }
 
+    /** F16 or BF16 weights, widened when packed. */
+    public static Linear half(int out, int in, DType dtype, MemorySegment weight, MemorySegment bias) {
+        if (dtype != DType.F16 && dtype != DType.BF16) throw new IllegalArgumentException("not a half-precision type: " + dtype);
+        return new Linear(out, in, dtype, weight, null, bias);
+    }
+
     public static Linear i8(int out, int in, MemorySegment q, MemorySegment scales, MemorySegment bias) {
         return new Linear(out, in, DType.I8, q, scales, bias);
     }
@@ -40,8 +55,12 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
     /** W[o][i] as a float, whatever the storage. Slow: for references, packing and tests. */
     public float weightAt(int o, int i) {
         long idx = (long) o * inFeatures + i;
-        if (dtype == DType.F32) return weight.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, idx);
-        return weight.get(ValueLayout.JAVA_BYTE, idx) * scales.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, o);
+        return switch (dtype) {
+            case F32 -> weight.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, idx);
+            case F16 -> Float.float16ToFloat(weight.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, idx));
+            case BF16 -> Float.intBitsToFloat((weight.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, idx) & 0xffff) << 16);
+            case I8 -> weight.get(ValueLayout.JAVA_BYTE, idx) * scales.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, o);
+        };
     }
 
     public float biasAt(int o) {

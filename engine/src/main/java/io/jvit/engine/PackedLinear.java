@@ -41,7 +41,7 @@ public interface PackedLinear {
     /** Bytes of l's packed panels (the part that streams from memory every pass). */
     static long dataBytes(Linear l) {
         return switch (l.dtype()) {
-            case F32 -> PackedMatrix.dataBytes(l);
+            case F32, F16, BF16 -> PackedMatrix.dataBytes(l);
             case I8 -> PackedInt8Matrix.dataBytes(l, Int8Matmul.defaultMode());
         };
     }
@@ -49,7 +49,7 @@ public interface PackedLinear {
     /** Packs l's panels into {@code data} ({@link #dataBytes} of zeroed memory, 64-byte aligned), the small rest from {@code arena}. */
     static PackedLinear pack(Linear l, Arena arena, MemorySegment data) {
         PackedLinear p = switch (l.dtype()) {
-            case F32 -> PackedMatrix.pack(l, arena, data);
+            case F32, F16, BF16 -> PackedMatrix.pack(l, arena, data);   // half precision widened while packing
             case I8 -> PackedInt8Matrix.pack(l, Int8Matmul.defaultMode(), arena, data); // int8 kernels: see Int8Matmul (W8A32 default, W8A8 option)
         };
         dropResidentPages(l.weight());

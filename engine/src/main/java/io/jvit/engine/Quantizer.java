@@ -24,7 +24,7 @@ public final class Quantizer {
 
     private Quantizer() {}
 
-    /** Quantizes an F32 Linear into {@code arena}; an I8 one is returned as it is. */
+    /** Quantizes an F32 (or F16/BF16) Linear into {@code arena}; an I8 one is returned as it is. */
     public static Linear quantize(Linear l, Arena arena) {
         if (l.dtype() == Linear.DType.I8) return l;
         int n = l.outFeatures(), k = l.inFeatures();
@@ -32,7 +32,8 @@ public final class Quantizer {
         MemorySegment scales = arena.allocate((long) n * 4, 64);
         float[] row = new float[k];
         for (int o = 0; o < n; o++) {
-            MemorySegment.copy(l.weight(), ValueLayout.JAVA_FLOAT_UNALIGNED, (long) o * k * 4, row, 0, k);
+            if (l.dtype() == Linear.DType.F32) MemorySegment.copy(l.weight(), ValueLayout.JAVA_FLOAT_UNALIGNED, (long) o * k * 4, row, 0, k);
+            else for (int i = 0; i < k; i++) row[i] = l.weightAt(o, i);
             float max = 0;
             for (float v : row) {
                 if (!Float.isFinite(v)) throw new IllegalArgumentException("weight row " + o + " holds a non-finite value (" + v + ")");

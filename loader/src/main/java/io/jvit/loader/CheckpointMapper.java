@@ -8,6 +8,7 @@ import io.jvit.engine.ViTWeights;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -216,24 +217,39 @@ final class CheckpointMapper {
             if (s.dtype() != DType.F32) throw new ModelFormatException(file + ": scales '" + sn + "' must be F32, not " + s.dtype());
             return Linear.i8(out, in, w.data(), s.data(), bias);
         }
+        if (w.dtype() == DType.F16 || w.dtype() == DType.BF16)   // widened when packed: no F32 copy beside the packed one
+            return Linear.half(out, in, Linear.DType.valueOf(w.dtype().name()), w.data(), bias);
         return Linear.f32(out, in, w.asF32(arena, file), bias);
     }
 
-    /** Hugging Face keeps q, k and v apart; the engine wants them stacked [q; k; v] (one copy). */
+    /**
+     * Hugging Face keeps q, k and v apart; the engine wants them stacked [q; k; v]: one copy, in their precision
+     * (F32 when they differ). The file pages the copy was made from leave the resident set at once.
+     */
     private Linear fusedQkv(String q, String k, String v, int d) throws ModelFormatException {
         Linear lq = linear(q, d, d), lk = linear(k, d, d), lv = linear(v, d, d);
-        if (lq.dtype() != Linear.DType.F32 || lk.dtype() != Linear.DType.F32 || lv.dtype() != Linear.DType.F32)
-            throw new UnsupportedModelException(file + ": int8 weights with separate q/k/v are not supported; quantize with 'jvit quantize'");
-        long wb = (long) d * d * 4;
+        Linear[] parts = {lq, lk, lv};
+        for (Linear l : parts)
+            if (l.dtype() == Linear.DType.I8)
+                throw new UnsupportedModelException(file + ": int8 weights with separate q/k/v are not supported; quantize with 'jvit quantize'");
+        Linear.DType dt = lq.dtype() == lk.dtype() && lk.dtype() == lv.dtype() ? lq.dtype() : Linear.DType.F32;
+        long wb = (long) d * d * dt.bytes;
         MemorySegment w = arena.allocate(3 * wb, 64);
-        MemorySegment.copy(lq.weight(), 0, w, 0, wb);
-        MemorySegment.copy(lk.weight(), 0, w, wb, wb);
-        MemorySegment.copy(lv.weight(), 0, w, 2 * wb, wb);
+        for (int i = 0; i < 3; i++) {
+            Linear l = parts[i];
+            if (l.dtype() == dt) {
+                MemorySegment.copy(l.weight(), 0, w, i * wb, wb);
+            } else {
+                for (int o = 0; o < d; o++)
+                    for (int c = 0; c < d; c++) w.setAtIndex(ValueLayout.JAVA_FLOAT, (long) i * d * d + (long) o * d + c, l.weightAt(o, c));
+            }
+            if (l.weight().isMapped() && l.weight().isReadOnly()) l.weight().unload();
+        }
         MemorySegment b = arena.allocate(3L * d * 4, 64);
         for (int i = 0; i < 3; i++) {
             Linear l = i == 0 ? lq : i == 1 ? lk : lv;
             if (l.bias() != null) MemorySegment.copy(l.bias(), 0, b, (long) i * d * 4, (long) d * 4);
         }
-        return Linear.f32(3 * d, d, w, b);
+        return dt == Linear.DType.F32 ? Linear.f32(3 * d, d, w, b) : Linear.half(3 * d, d, dt, w, b);
     }
 }

@@ -101,9 +101,19 @@ public final class Int8Writer {
             i8.add(new SafetensorsWriter.Entry(name + ".weight", DType.I8, s, l.weight()));
             f32.add(new SafetensorsWriter.Entry(name + ".weight_scale", DType.F32, new long[] {l.outFeatures()}, l.scales()));
         } else {
-            f32.add(new SafetensorsWriter.Entry(name + ".weight", DType.F32, s, l.weight()));
+            f32.add(new SafetensorsWriter.Entry(name + ".weight", DType.F32, s, f32Weights(l)));
         }
         if (l.bias() != null) f32.add(new SafetensorsWriter.Entry(name + ".bias", DType.F32, new long[] {l.outFeatures()}, l.bias()));
+    }
+
+    /** A layer left unquantized is written as F32: its own segment, or a half-precision checkpoint's widened. */
+    private static java.lang.foreign.MemorySegment f32Weights(Linear l) {
+        if (l.dtype() == Linear.DType.F32) return l.weight();
+        int n = l.outFeatures(), k = l.inFeatures();
+        java.lang.foreign.MemorySegment w = java.lang.foreign.Arena.ofAuto().allocate((long) n * k * 4, 64);
+        for (int o = 0; o < n; o++)
+            for (int i = 0; i < k; i++) w.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) o * k + i, l.weightAt(o, i));
+        return w;
     }
 
     /** The bytes the weights take in F32 and as written here (tensor data only), for reports. */
@@ -114,7 +124,7 @@ public final class Int8Writer {
         for (Linear l : new Linear[] {w.preLogits(), w.head(), w.distillationHead()}) if (l != null) ls.add(l);
         for (Linear l : ls) {
             fp += l.parameterCount() * 4;
-            q += l.weightBytes();
+            q += l.dtype() == Linear.DType.I8 ? l.weightBytes() : l.parameterCount() * 4;   // kept layers are written as F32
         }
         long rest = (w.parameterCount() - ls.stream().mapToLong(Linear::parameterCount).sum()) * 4;
         return new long[] {fp + rest, q + rest};
