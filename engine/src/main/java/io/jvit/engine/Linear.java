@@ -63,6 +63,16 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
         };
     }
 
+    /** W into {@code dst} as out*in F32 values: copied, or widened (dequantized for I8). */
+    public void copyF32(MemorySegment dst) {
+        if (dtype == DType.F32) {
+            MemorySegment.copy(weight, 0, dst, 0, weight.byteSize());
+            return;
+        }
+        for (int o = 0; o < outFeatures; o++)
+            for (int i = 0; i < inFeatures; i++) dst.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, (long) o * inFeatures + i, weightAt(o, i));
+    }
+
     public float biasAt(int o) {
         return bias == null ? 0f : bias.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, o);
     }

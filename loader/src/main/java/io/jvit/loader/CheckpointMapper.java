@@ -8,7 +8,6 @@ import io.jvit.engine.ViTWeights;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -237,12 +236,8 @@ final class CheckpointMapper {
         MemorySegment w = arena.allocate(3 * wb, 64);
         for (int i = 0; i < 3; i++) {
             Linear l = parts[i];
-            if (l.dtype() == dt) {
-                MemorySegment.copy(l.weight(), 0, w, i * wb, wb);
-            } else {
-                for (int o = 0; o < d; o++)
-                    for (int c = 0; c < d; c++) w.setAtIndex(ValueLayout.JAVA_FLOAT, (long) i * d * d + (long) o * d + c, l.weightAt(o, c));
-            }
+            if (dt == Linear.DType.F32) l.copyF32(w.asSlice(i * wb, wb));
+            else MemorySegment.copy(l.weight(), 0, w, i * wb, wb);   // all three in the same half precision
             if (l.weight().isMapped() && l.weight().isReadOnly()) l.weight().unload();
         }
         MemorySegment b = arena.allocate(3L * d * 4, 64);

@@ -109,10 +109,8 @@ public final class Int8Writer {
     /** A layer left unquantized is written as F32: its own segment, or a half-precision checkpoint's widened. */
     private static java.lang.foreign.MemorySegment f32Weights(Linear l) {
         if (l.dtype() == Linear.DType.F32) return l.weight();
-        int n = l.outFeatures(), k = l.inFeatures();
-        java.lang.foreign.MemorySegment w = java.lang.foreign.Arena.ofAuto().allocate((long) n * k * 4, 64);
-        for (int o = 0; o < n; o++)
-            for (int i = 0; i < k; i++) w.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) o * k + i, l.weightAt(o, i));
+        java.lang.foreign.MemorySegment w = java.lang.foreign.Arena.ofAuto().allocate((long) l.outFeatures() * l.inFeatures() * 4, 64);
+        l.copyF32(w);
         return w;
     }
 
