@@ -21,7 +21,6 @@ import java.util.SplittableRandom;
 final class LoadBench {
     private LoadBench() {}
 
-
     /**
      * @param steadyMs how long at least the model keeps running after the first result before the steady-state
      *                 reading (0: none); the default, 11 s, covers two of the launcher's 5 s trim periods
@@ -80,6 +79,7 @@ final class LoadBench {
         boolean quiet = false;
         double steadyS = 0;
         Map<String, Long> ss = null;
+        long rssSteady = -1;
         if (steadyMs > 0) {
             Stats.JitWatch jit = new Stats.JitWatch(1000);
             long s0 = System.nanoTime();
@@ -90,7 +90,7 @@ final class LoadBench {
             }
             steadyS = (System.nanoTime() - s0) / 1e9;
             ss = Stats.procStatus();
-            long rssSteady = ss.getOrDefault("VmRSS", -1L);
+            rssSteady = ss.getOrDefault("VmRSS", -1L);
             j.put("steady_passes", steadyPasses);
             j.put("steady_s", BenchMain.round(steadyS, 1));
             j.put("steady_jit_quiet", quiet);
@@ -166,7 +166,6 @@ final class LoadBench {
                     Stats.mb(st.getOrDefault("RssAnon", -1L)), Stats.mb(st.getOrDefault("RssFile", -1L)),
                     direct >= 0 ? "off-heap (NMT) " + Stats.mb(direct) + ", " : "", Stats.mb(act), Stats.mb(rt.totalMemory()), Stats.mb(heapUsed));
             if (ss != null) {
-                long rssSteady = ss.getOrDefault("VmRSS", -1L);
                 out.printf("resident in steady state (%d more passes over %.1f s, the JIT %s): RSS %s (%.2fx the weights), anonymous %s, peak RSS (HWM) %s%n",
                         steadyPasses, steadyS, quiet ? "quiet" : "still compiling", Stats.mb(rssSteady), (double) rssSteady / weights,
                         Stats.mb(ss.getOrDefault("RssAnon", -1L)), Stats.mb(ss.getOrDefault("VmHWM", -1L)));

@@ -63,14 +63,20 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
         };
     }
 
+    /** W[o][from .. from + n) into {@code dst[0 .. n)} as floats: copied, widened, or dequantized (for packing). */
+    public void rowF32(int o, int from, float[] dst, int n) {
+        long at = (long) o * inFeatures + from;
+        if (dtype == DType.F32) MemorySegment.copy(weight, ValueLayout.JAVA_FLOAT_UNALIGNED, at * 4, dst, 0, n);
+        else for (int i = 0; i < n; i++) dst[i] = weightAt(o, from + i);
+    }
+
     /** W into {@code dst} as out*in F32 values: copied, or widened (dequantized for I8). */
     public void copyF32(MemorySegment dst) {
-        if (dtype == DType.F32) {
-            MemorySegment.copy(weight, 0, dst, 0, weight.byteSize());
-            return;
+        float[] row = new float[inFeatures];
+        for (int o = 0; o < outFeatures; o++) {
+            rowF32(o, 0, row, inFeatures);
+            MemorySegment.copy(row, 0, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) o * inFeatures * 4, inFeatures);
         }
-        for (int o = 0; o < outFeatures; o++)
-            for (int i = 0; i < inFeatures; i++) dst.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, (long) o * inFeatures + i, weightAt(o, i));
     }
 
     public float biasAt(int o) {

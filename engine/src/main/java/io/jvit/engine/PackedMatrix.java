@@ -56,20 +56,7 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
             if (rows < nr) java.util.Arrays.fill(block, 0f);   // the last panel's padding columns stay zero
             for (int j = 0; j < rows; j++) {
                 int o = p * nr + j;
-                long at = (long) o * k + k0;
-                switch (l.dtype()) {
-                    case F32 -> MemorySegment.copy(l.weight(), ValueLayout.JAVA_FLOAT_UNALIGNED, at * 4, row, 0, kb);
-                    case F16 -> {
-                        for (int i = 0; i < kb; i++) row[i] = Float.float16ToFloat(l.weight().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, at + i));
-                    }
-                    case BF16 -> {
-                        for (int i = 0; i < kb; i++)
-                            row[i] = Float.intBitsToFloat((l.weight().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, at + i) & 0xffff) << 16);
-                    }
-                    default -> {
-                        for (int i = 0; i < kb; i++) row[i] = l.weightAt(o, k0 + i);
-                    }
-                }
+                l.rowF32(o, k0, row, kb);
                 for (int i = 0; i < kb; i++) block[i * nr + j] = row[i];
             }
             MemorySegment.copy(block, 0, data, ValueLayout.JAVA_FLOAT, ((long) p * k + k0) * nr * 4, kb * nr);

@@ -32,8 +32,7 @@ public final class Quantizer {
         MemorySegment scales = arena.allocate((long) n * 4, 64);
         float[] row = new float[k];
         for (int o = 0; o < n; o++) {
-            if (l.dtype() == Linear.DType.F32) MemorySegment.copy(l.weight(), ValueLayout.JAVA_FLOAT_UNALIGNED, (long) o * k * 4, row, 0, k);
-            else for (int i = 0; i < k; i++) row[i] = l.weightAt(o, i);
+            l.rowF32(o, 0, row, k);
             float max = 0;
             for (float v : row) {
                 if (!Float.isFinite(v)) throw new IllegalArgumentException("weight row " + o + " holds a non-finite value (" + v + ")");

@@ -75,14 +75,8 @@ public final class Json {
     }
 
     private ObjectNode object(int depth) throws SyntaxException {
-        if (depth > MAX_DEPTH) throw error("nesting deeper than " + MAX_DEPTH);
         ObjectNode o = NODES.objectNode();
-        i++;
-        space();
-        if (peek() == '}') {
-            i++;
-            return o;
-        }
+        if (opens(depth, '}')) return o;
         while (true) {
             if (peek() != '"') throw error("expected a field name in double quotes");
             int at = i;
@@ -99,18 +93,22 @@ public final class Json {
     }
 
     private ArrayNode array(int depth) throws SyntaxException {
-        if (depth > MAX_DEPTH) throw error("nesting deeper than " + MAX_DEPTH);
         ArrayNode a = NODES.arrayNode();
-        i++;
-        space();
-        if (peek() == ']') {
-            i++;
-            return a;
-        }
+        if (opens(depth, ']')) return a;
         while (true) {
             a.add(value(depth));
             if (closes(']')) return a;
         }
+    }
+
+    /** Past an opening bracket and the space after it: true past the closing one too when nothing is inside. */
+    private boolean opens(int depth, char close) throws SyntaxException {
+        if (depth > MAX_DEPTH) throw error("nesting deeper than " + MAX_DEPTH);
+        i++;
+        space();
+        if (peek() != close) return false;
+        i++;
+        return true;
     }
 
     /** After a member: true past the closing bracket, false past a comma (and the space after it). */
