@@ -1,7 +1,9 @@
 package io.jvit.engine;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 /**
  * A fully connected layer y = x W^T + b in PyTorch's layout: {@code weight} is [out][in].
@@ -11,9 +13,13 @@ import java.lang.foreign.ValueLayout;
  * {@code weight} holds out*in signed bytes and {@code scales} one float per output row (symmetric, per output
  * channel): W[o][i] = q[o][i] * scales[o].
  * {@code bias} is null or out floats. All little-endian; segments may be memory-mapped and unaligned.
+ * <p>
+ * A stacked Linear ({@link #stack}) is its {@code parts}' rows one after another, read where they lie (its
+ * {@code weight} is null): Hugging Face keeps q, k and v apart, the engine multiplies by [q; k; v] at once, and
+ * packing reads the three in place instead of from a stacked copy as large as the three.
  */
 public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment weight, MemorySegment scales,
-                     MemorySegment bias) {
+                     MemorySegment bias, List<Linear> parts) {
 
     public enum DType {
         F32(4), F16(2), BF16(2), I8(1);
@@ -26,34 +32,81 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
 
     public Linear {
         if (outFeatures <= 0 || inFeatures <= 0) throw new IllegalArgumentException("bad Linear shape " + outFeatures + "x" + inFeatures);
-        long elems = (long) outFeatures * inFeatures;
-        long expect = elems * dtype.bytes;
-        if (weight.byteSize() != expect)
-            throw new IllegalArgumentException("Linear weight holds " + weight.byteSize() + " bytes, expected " + expect
-                    + " for [" + outFeatures + ", " + inFeatures + "] " + dtype);
-        if (dtype == DType.I8 && (scales == null || scales.byteSize() != 4L * outFeatures))
-            throw new IllegalArgumentException("int8 Linear needs " + outFeatures + " scales, got "
-                    + (scales == null ? "none" : scales.byteSize() / 4));
         if (bias != null && bias.byteSize() != 4L * outFeatures)
             throw new IllegalArgumentException("Linear bias holds " + bias.byteSize() / 4 + " floats, expected " + outFeatures);
+        if (parts != null) {
+            parts = List.copyOf(parts);
+            checkStack(outFeatures, inFeatures, dtype, weight, scales, parts);
+        } else {
+            long expect = (long) outFeatures * inFeatures * dtype.bytes;
+            if (weight.byteSize() != expect)
+                throw new IllegalArgumentException("Linear weight holds " + weight.byteSize() + " bytes, expected " + expect
+                        + " for [" + outFeatures + ", " + inFeatures + "] " + dtype);
+            if (dtype == DType.I8 && (scales == null || scales.byteSize() != 4L * outFeatures))
+                throw new IllegalArgumentException("int8 Linear needs " + outFeatures + " scales, got "
+                        + (scales == null ? "none" : scales.byteSize() / 4));
+        }
+    }
+
+    private static void checkStack(int outFeatures, int inFeatures, DType dtype, MemorySegment weight, MemorySegment scales, List<Linear> parts) {
+        if (weight != null || scales != null || dtype == DType.I8) throw new IllegalArgumentException("a stacked Linear holds no weights of its own");
+        int rows = 0;
+        for (Linear l : parts) {
+            if (l.inFeatures != inFeatures || l.parts != null || l.dtype == DType.I8)
+                throw new IllegalArgumentException("cannot stack a " + l.dtype + " " + l.outFeatures + "x" + l.inFeatures + " Linear onto width " + inFeatures);
+            rows += l.outFeatures;
+        }
+        if (rows != outFeatures) throw new IllegalArgumentException("stacked parts hold " + rows + " rows, not " + outFeatures);
     }
 
     public static Linear f32(int out, int in, MemorySegment weight, MemorySegment bias) {
-        return new Linear(out, in, DType.F32, weight, null, bias);
+        return new Linear(out, in, DType.F32, weight, null, bias, null);
     }
 
     /** F16 or BF16 weights, widened when packed. */
     public static Linear half(int out, int in, DType dtype, MemorySegment weight, MemorySegment bias) {
         if (dtype != DType.F16 && dtype != DType.BF16) throw new IllegalArgumentException("not a half-precision type: " + dtype);
-        return new Linear(out, in, dtype, weight, null, bias);
+        return new Linear(out, in, dtype, weight, null, bias, null);
     }
 
     public static Linear i8(int out, int in, MemorySegment q, MemorySegment scales, MemorySegment bias) {
-        return new Linear(out, in, DType.I8, q, scales, bias);
+        return new Linear(out, in, DType.I8, q, scales, bias, null);
+    }
+
+    /**
+     * The rows of {@code parts} one after another, without copying them (F32, F16 or BF16 parts of one width). Its
+     * dtype is the parts' when they agree, else F32 (each part is widened on its own). A part without a bias adds zeros.
+     */
+    public static Linear stack(Linear... parts) {
+        if (parts.length == 0) throw new IllegalArgumentException("nothing to stack");
+        int out = 0;
+        boolean anyBias = false;
+        for (Linear l : parts) {
+            out += l.outFeatures;
+            anyBias |= l.bias != null;
+        }
+        MemorySegment bias = null;
+        if (anyBias) {
+            bias = Arena.ofAuto().allocate(4L * out, 64);
+            long at = 0;
+            for (Linear l : parts) {
+                if (l.bias != null) MemorySegment.copy(l.bias, 0, bias, at, 4L * l.outFeatures);
+                at += 4L * l.outFeatures;
+            }
+        }
+        DType dt = parts[0].dtype;
+        for (Linear l : parts) if (l.dtype != dt) dt = DType.F32;
+        return new Linear(out, parts[0].inFeatures, dt, null, null, bias, List.of(parts));
     }
 
     /** W[o][i] as a float, whatever the storage. Slow: for references, packing and tests. */
     public float weightAt(int o, int i) {
+        if (parts != null) {
+            for (Linear l : parts) {
+                if (o < l.outFeatures) return l.weightAt(o, i);
+                o -= l.outFeatures;
+            }
+        }
         long idx = (long) o * inFeatures + i;
         return switch (dtype) {
             case F32 -> weight.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, idx);
@@ -65,6 +118,15 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
 
     /** W[o][from .. from + n) into {@code dst[0 .. n)} as floats: copied, widened, or dequantized (for packing). */
     public void rowF32(int o, int from, float[] dst, int n) {
+        if (parts != null) {
+            for (Linear l : parts) {
+                if (o < l.outFeatures) {
+                    l.rowF32(o, from, dst, n);
+                    return;
+                }
+                o -= l.outFeatures;
+            }
+        }
         long at = (long) o * inFeatures + from;
         if (dtype == DType.F32) MemorySegment.copy(weight, ValueLayout.JAVA_FLOAT_UNALIGNED, at * 4, dst, 0, n);
         else for (int i = 0; i < n; i++) dst[i] = weightAt(o, from + i);
@@ -85,5 +147,13 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
 
     public long parameterCount() { return (long) outFeatures * inFeatures + (bias == null ? 0 : outFeatures); }
 
-    public long weightBytes() { return weight.byteSize() + (scales == null ? 0 : scales.byteSize()) + (bias == null ? 0 : bias.byteSize()); }
+    public long weightBytes() {
+        long own = weight != null ? weight.byteSize() : parts.stream().mapToLong(l -> l.weight.byteSize()).sum();
+        return own + (scales == null ? 0 : scales.byteSize()) + (bias == null ? 0 : bias.byteSize());
+    }
+
+    /** The segments holding W: this Linear's weight, or its parts'. */
+    public List<MemorySegment> weightSegments() {
+        return parts == null ? List.of(weight) : parts.stream().map(Linear::weight).toList();
+    }
 }

@@ -52,7 +52,7 @@ public interface PackedLinear {
             case F32, F16, BF16 -> PackedMatrix.pack(l, arena, data);   // half precision widened while packing
             case I8 -> PackedInt8Matrix.pack(l, Int8Matmul.defaultMode(), arena, data); // int8 kernels: see Int8Matmul (W8A32 default, W8A8 option)
         };
-        dropResidentPages(l.weight());
+        l.weightSegments().forEach(PackedLinear::dropResidentPages);
         return p;
     }
 

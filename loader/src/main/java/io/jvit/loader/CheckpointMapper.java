@@ -222,29 +222,14 @@ final class CheckpointMapper {
     }
 
     /**
-     * Hugging Face keeps q, k and v apart; the engine wants them stacked [q; k; v]: one copy, in their precision
-     * (F32 when they differ). The file pages the copy was made from leave the resident set at once.
+     * Hugging Face keeps q, k and v apart; the engine wants them stacked [q; k; v]. A stacked Linear reads them
+     * where they lie (packing drops their file pages one by one), so no stacked copy is ever made.
      */
     private Linear fusedQkv(String q, String k, String v, int d) throws ModelFormatException {
         Linear lq = linear(q, d, d), lk = linear(k, d, d), lv = linear(v, d, d);
-        Linear[] parts = {lq, lk, lv};
-        for (Linear l : parts)
+        for (Linear l : new Linear[] {lq, lk, lv})
             if (l.dtype() == Linear.DType.I8)
                 throw new UnsupportedModelException(file + ": int8 weights with separate q/k/v are not supported; quantize with 'jvit quantize'");
-        Linear.DType dt = lq.dtype() == lk.dtype() && lk.dtype() == lv.dtype() ? lq.dtype() : Linear.DType.F32;
-        long wb = (long) d * d * dt.bytes;
-        MemorySegment w = arena.allocate(3 * wb, 64);
-        for (int i = 0; i < 3; i++) {
-            Linear l = parts[i];
-            if (dt == Linear.DType.F32) l.copyF32(w.asSlice(i * wb, wb));
-            else MemorySegment.copy(l.weight(), 0, w, i * wb, wb);   // all three in the same half precision
-            if (l.weight().isMapped() && l.weight().isReadOnly()) l.weight().unload();
-        }
-        MemorySegment b = arena.allocate(3L * d * 4, 64);
-        for (int i = 0; i < 3; i++) {
-            Linear l = i == 0 ? lq : i == 1 ? lk : lv;
-            if (l.bias() != null) MemorySegment.copy(l.bias(), 0, b, (long) i * d * 4, (long) d * 4);
-        }
-        return dt == Linear.DType.F32 ? Linear.f32(3 * d, d, w, b) : Linear.half(3 * d, d, dt, w, b);
+        return Linear.stack(lq, lk, lv);
     }
 }

@@ -1,8 +1,10 @@
 package io.jvit.loader;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.jvit.engine.Linear;
 import io.jvit.engine.ViTModel;
 import io.jvit.engine.VisionTransformer;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -37,6 +39,29 @@ class SafetensorsParityTest {
             for (int b = 0; b < batch; b++) {
                 float[] one = vt.classify(Arrays.copyOfRange(input, b * per, (b + 1) * per), 1);
                 Fixtures.assertParity(Arrays.copyOfRange(expected, b * classes, (b + 1) * classes), one, classes, 1e-4, name + " image " + b);
+            }
+        }
+    }
+
+    /** Hugging Face's separate q, k and v are stacked as a view of the mapped file: no copy the size of the three. */
+    @ParameterizedTest
+    @ValueSource(strings = {"hf_vit", "hf_vit_f16", "hf_vit_bf16"})
+    void huggingFaceQueryKeyValueAreReadWhereTheyLie(String name) throws Exception {
+        JsonNode meta = Fixtures.meta(name);
+        Path model = Fixtures.dir(name).resolve(meta.get("model").asText());
+        try (ViTModel m = ModelLoader.load(model)) {
+            int d = m.config().width();
+            for (var block : m.weights().blocks()) {
+                Linear qkv = block.qkv();
+                assertEquals(3 * d, qkv.outFeatures());
+                assertNull(qkv.weight(), "a stacked copy was made");
+                assertEquals(3, qkv.parts().size());
+                for (Linear part : qkv.parts()) {
+                    assertEquals(d, part.outFeatures());
+                    assertTrue(part.weight().isMapped(), name + ": a part was copied out of the file");
+                }
+                assertEquals(qkv.parts().get(1).weightAt(5, 7), qkv.weightAt(d + 5, 7));
+                assertEquals(qkv.parts().get(2).biasAt(3), qkv.biasAt(2 * d + 3));
             }
         }
     }
