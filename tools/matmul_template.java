@@ -119,7 +119,7 @@ public final class Matmul {
         // flushed). Whole passes, one process, on/off: ViT-Ti 0.88-0.89 in a slow phase of the host, 0.98 with
         // the caches flushed before each pass, 0.99-1.01 in quiet phases; ViT-S and ViT-B 0.98-1.04 (docs/BENCHMARKS.md).
         long panelBytes = (long) k * NR * 4;
-        long ahead = panel + 1 < w.panels() ? w.panelOffset(panel + 1) : -1, aheadEnd = ahead + panelBytes;
+        long ahead = READ_AHEAD && panel + 1 < w.panels() ? w.panelOffset(panel + 1) : -1, aheadEnd = ahead + panelBytes;
         long calls = (long) ((r1 - r0 + MR - 1) / MR) * ((k + KC - 1) / KC);
         long step = Math.min(NR * 4, Math.max(4, (panelBytes / calls / Math.min(k, KC) + 3) & ~3L));
         for (int k0 = 0; k0 < k; k0 += KC) {
