@@ -17,9 +17,12 @@ import java.util.List;
  * A stacked Linear ({@link #stack}) is its {@code parts}' rows one after another, read where they lie (its
  * {@code weight} is null): Hugging Face keeps q, k and v apart, the engine multiplies by [q; k; v] at once, and
  * packing reads the three in place instead of from a stacked copy as large as the three.
+ * <p>
+ * A transposed F32 Linear ({@link #f32Transposed}) holds W^T, [in][out], as ONNX's MatMul stores its weight: packing
+ * reads its panels straight from those rows, so an ONNX model's weights need no [out][in] copy either.
  */
 public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment weight, MemorySegment scales,
-                     MemorySegment bias, List<Linear> parts) {
+                     MemorySegment bias, List<Linear> parts, boolean transposed) {
 
     public enum DType {
         F32(4), F16(2), BF16(2), I8(1);
@@ -34,6 +37,7 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
         if (outFeatures <= 0 || inFeatures <= 0) throw new IllegalArgumentException("bad Linear shape " + outFeatures + "x" + inFeatures);
         if (bias != null && bias.byteSize() != 4L * outFeatures)
             throw new IllegalArgumentException("Linear bias holds " + bias.byteSize() / 4 + " floats, expected " + outFeatures);
+        if (transposed && (dtype != DType.F32 || parts != null)) throw new IllegalArgumentException("only a plain F32 Linear can be stored transposed");
         if (parts != null) {
             parts = List.copyOf(parts);
             checkStack(outFeatures, inFeatures, dtype, weight, scales, parts);
@@ -60,17 +64,22 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
     }
 
     public static Linear f32(int out, int in, MemorySegment weight, MemorySegment bias) {
-        return new Linear(out, in, DType.F32, weight, null, bias, null);
+        return new Linear(out, in, DType.F32, weight, null, bias, null, false);
+    }
+
+    /** F32 weights stored transposed, [in][out] (W^T row-major, as ONNX's MatMul keeps them). */
+    public static Linear f32Transposed(int out, int in, MemorySegment weight, MemorySegment bias) {
+        return new Linear(out, in, DType.F32, weight, null, bias, null, true);
     }
 
     /** F16 or BF16 weights, widened when packed. */
     public static Linear half(int out, int in, DType dtype, MemorySegment weight, MemorySegment bias) {
         if (dtype != DType.F16 && dtype != DType.BF16) throw new IllegalArgumentException("not a half-precision type: " + dtype);
-        return new Linear(out, in, dtype, weight, null, bias, null);
+        return new Linear(out, in, dtype, weight, null, bias, null, false);
     }
 
     public static Linear i8(int out, int in, MemorySegment q, MemorySegment scales, MemorySegment bias) {
-        return new Linear(out, in, DType.I8, q, scales, bias, null);
+        return new Linear(out, in, DType.I8, q, scales, bias, null, false);
     }
 
     /**
@@ -78,7 +87,6 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
      * dtype is the parts' when they agree, else F32 (each part is widened on its own). A part without a bias adds zeros.
      */
     public static Linear stack(Linear... parts) {
-        if (parts.length == 0) throw new IllegalArgumentException("nothing to stack");
         int out = 0;
         boolean anyBias = false;
         for (Linear l : parts) {
@@ -94,9 +102,17 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
                 at += 4L * l.outFeatures;
             }
         }
+        return stacked(bias, parts);
+    }
+
+    /** {@link #stack} with the given bias (null, or out floats) instead of the parts' biases. */
+    public static Linear stacked(MemorySegment bias, Linear... parts) {
+        if (parts.length == 0) throw new IllegalArgumentException("nothing to stack");
+        int out = 0;
+        for (Linear l : parts) out += l.outFeatures;
         DType dt = parts[0].dtype;
         for (Linear l : parts) if (l.dtype != dt) dt = DType.F32;
-        return new Linear(out, parts[0].inFeatures, dt, null, null, bias, List.of(parts));
+        return new Linear(out, parts[0].inFeatures, dt, null, null, bias, List.of(parts), false);
     }
 
     /** W[o][i] as a float, whatever the storage. Slow: for references, packing and tests. */
@@ -107,7 +123,7 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
                 o -= l.outFeatures;
             }
         }
-        long idx = (long) o * inFeatures + i;
+        long idx = transposed ? (long) i * outFeatures + o : (long) o * inFeatures + i;
         return switch (dtype) {
             case F32 -> weight.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, idx);
             case F16 -> Float.float16ToFloat(weight.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, idx));
@@ -126,6 +142,10 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
                 }
                 o -= l.outFeatures;
             }
+        }
+        if (transposed) {
+            for (int i = 0; i < n; i++) dst[i] = weight.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, (long) (from + i) * outFeatures + o);
+            return;
         }
         long at = (long) o * inFeatures + from;
         if (dtype == DType.F32) MemorySegment.copy(weight, ValueLayout.JAVA_FLOAT_UNALIGNED, at * 4, dst, 0, n);

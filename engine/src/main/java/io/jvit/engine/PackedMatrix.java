@@ -48,6 +48,12 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
 
     private static void packPanel(Linear l, MemorySegment data, int p) {
         int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
+        if (l.transposed()) {   // W^T's row i holds the panel's k-th row already: NR floats each (fewer in the last panel)
+            int cols = Math.min(nr, n - p * nr);
+            for (int i = 0; i < k; i++)
+                MemorySegment.copy(l.weight(), ((long) i * n + (long) p * nr) * 4, data, ((long) p * k + i) * nr * 4, cols * 4L);
+            return;
+        }
         float[][] buf = PACK_BUFFERS.get();
         float[] row = buf[0], block = buf[1];
         int rows = Math.min(nr, n - p * nr);

@@ -105,7 +105,7 @@ class StackedLinearTest {
             assertThrows(IllegalArgumentException.class, () -> Linear.stack(a, i8), "int8 part");
             assertThrows(IllegalArgumentException.class, () -> Linear.stack(a, Linear.stack(a, a)), "nested stack");
             assertThrows(IllegalArgumentException.class,
-                    () -> new Linear(9, 6, Linear.DType.F32, null, null, null, List.of(a, a)), "rows do not add up");
+                    () -> new Linear(9, 6, Linear.DType.F32, null, null, null, List.of(a, a), false), "rows do not add up");
         }
     }
 }

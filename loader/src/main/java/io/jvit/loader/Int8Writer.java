@@ -106,9 +106,9 @@ public final class Int8Writer {
         if (l.bias() != null) f32.add(new SafetensorsWriter.Entry(name + ".bias", DType.F32, new long[] {l.outFeatures()}, l.bias()));
     }
 
-    /** A layer left unquantized is written as F32: its own segment, or a copy (widened from half precision, or stacked). */
+    /** A layer left unquantized is written as F32 [out][in]: its own segment, or a copy (widened, stacked or transposed). */
     private static java.lang.foreign.MemorySegment f32Weights(Linear l) {
-        if (l.dtype() == Linear.DType.F32 && l.parts() == null) return l.weight();
+        if (l.dtype() == Linear.DType.F32 && l.parts() == null && !l.transposed()) return l.weight();
         java.lang.foreign.MemorySegment w = java.lang.foreign.Arena.ofAuto().allocate((long) l.outFeatures() * l.inFeatures() * 4, 64);
         l.copyF32(w);
         return w;

@@ -8,10 +8,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Builds the engine's Linear layers ([out][in] float32, PyTorch's layout) from projections found in
- * the graph. A weight that already is [out][in] float32 in the file is handed over as a slice of the
- * mapping (no copy); anything else (a pre-transposed [in][out] MatMul weight, rows gathered from a
- * fused q/k/v matrix, a folded scale, float16) is written once into the model's arena.
+ * Builds the engine's Linear layers from projections found in the graph. A float32 weight used whole and as
+ * stored is handed over in place, no copy: [out][in] rows (PyTorch's layout, e.g. a Gemm with transB) as a slice
+ * of the mapping, an [in][out] MatMul weight as a transposed Linear, separate q, k, v matrices as a stack of
+ * those. Anything else (rows gathered from a fused q/k/v matrix, a folded scale, float16) is written once,
+ * [out][in], into the model's arena.
  */
 final class Weights {
     private Weights() {}
@@ -57,16 +58,6 @@ final class Weights {
                 if (s.colOf == null && s.wmat.shape[0] != in)
                     throw new IllegalStateException("weight " + s.wmat.describe() + " does not have " + in + " inputs");
             }
-            MemorySegment w = alias(segs, in);
-            if (w != null) {
-                aliased++;
-                aliasedBytes += w.byteSize();
-            } else {
-                w = arena.allocate((long) out * in * 4, 64);
-                queueCopies(w, in, segs);
-                copied++;
-                copiedBytes += w.byteSize();
-            }
             MemorySegment b = aliasBias(segs);
             if (b == null && hasBias(segs)) {
                 b = arena.allocate(out * 4L, 64);
@@ -77,6 +68,22 @@ final class Weights {
                         b.setAtIndex(ElemType.F32, eo++, v);
                     }
             }
+            Linear l = inPlace(segs, in, out, b);
+            if (l == null && segs.length > 1) {   // separate q, k, v matrices, each usable in place: stacked
+                Linear[] parts = new Linear[segs.length];
+                for (int i = 0; i < segs.length && (i == 0 || parts[i - 1] != null); i++)
+                    parts[i] = inPlace(new Seg[] {segs[i]}, in, segs[i].rows.length, null);
+                if (parts[segs.length - 1] != null) l = Linear.stacked(b, parts);
+            }
+            if (l != null) {
+                aliased++;
+                aliasedBytes += (long) out * in * 4;
+                return l;
+            }
+            MemorySegment w = arena.allocate((long) out * in * 4, 64);
+            queueCopies(w, in, segs);
+            copied++;
+            copiedBytes += w.byteSize();
             return Linear.f32(out, in, w, b);
         }
 
@@ -142,6 +149,32 @@ final class Weights {
         if (colOf == null) return true;
         for (int i = 0; i < colOf.length; i++) if (colOf[i] != i) return false;
         return true;
+    }
+
+    /**
+     * The rows of {@code segs} as a Linear over the mapping, when they are a float32 matrix used whole and as
+     * stored: consecutive [out][in] rows (a slice), or all the columns of an [in][out] one in order (a transposed
+     * Linear, which packing reads as is). Null otherwise.
+     */
+    private static Linear inPlace(Seg[] segs, int in, int out, MemorySegment bias) {
+        MemorySegment w = alias(segs, in);
+        if (w != null) return Linear.f32(out, in, w, bias);
+        w = aliasTransposed(segs, in, out);
+        return w == null ? null : Linear.f32Transposed(out, in, w, bias);
+    }
+
+    /** All columns 0, 1, ... out-1 of one contiguous [in][out] float32 matrix, unscaled: the whole of it. */
+    private static MemorySegment aliasTransposed(Seg[] segs, int in, int out) {
+        Tensor w = segs[0].wmat;
+        if (w.type != ElemType.FLOAT || w.rank() != 2 || w.shape[0] != in || w.shape[1] != out || w.strides[0] != out || w.strides[1] != 1)
+            return null;
+        long next = 0;
+        for (Seg s : segs) {
+            if (s.wmat.data != w.data || s.wmat.offset != w.offset || s.wmat.strides[0] != out || s.wmat.strides[1] != 1
+                    || s.scale != 1 || s.rowScale != null || !identity(s.colOf)) return null;
+            for (long r : s.rows) if (r != next++) return null;
+        }
+        return next == out ? w.data.asSlice(w.offset * 4, (long) in * out * 4) : null;
     }
 
     /** Consecutive rows r0, r0+1, ... of one [out][in] float32 matrix: a slice. */

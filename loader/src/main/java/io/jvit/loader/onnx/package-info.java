@@ -42,10 +42,11 @@
  * <h2>Weights</h2>
  * {@code ViTAssembler} builds the engine's config and weights. A weight already in the engine's layout
  * ([out][in] float32, e.g. a Gemm transB=1 weight, the patch-embedding convolution, tokens, position
- * embeddings, LayerNorm parameters) is a slice of the mapping: no copy. Anything else (a pre-transposed
- * [in][out] MatMul weight, q/k/v rows gathered into the fused [3D, D] matrix in the engine's head order,
- * a folded scale, float16) is written once into the model's arena by {@code Weights}, streaming source
- * rows, in parallel. The engine then packs the weights into its own layout (its copy, not the loader's).
+ * embeddings, LayerNorm parameters) is a slice of the mapping: no copy. So is a float32 MatMul weight used
+ * whole ([in][out]: a transposed Linear, which the engine packs from as is), and so are separate q, k, v
+ * matrices (a stacked Linear of the three). Anything else (q/k/v rows gathered into the fused [3D, D]
+ * matrix in the engine's head order, a folded scale, float16) is written once into the model's arena by
+ * {@code Weights}, streaming source rows, in parallel. The engine then packs the weights into its own layout (its copy, not the loader's).
  *
  * <h2>Tests (loader/src/test/java/io/jvit/loader/onnx)</h2>
  * OnnxFixtureTest (every fixtures/onnx model vs PyTorch at batch 3 and 1, and bit-equal weights and

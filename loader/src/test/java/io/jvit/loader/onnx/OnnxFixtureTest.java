@@ -86,6 +86,23 @@ class OnnxFixtureTest {
         }
     }
 
+    /**
+     * The encoder's weights are read where the file holds them: MatMul's [in][out] matrices as transposed Linears,
+     * separate q, k, v as a stack of those, Gemm's [out][in] as slices, all in the mapping (or the external data
+     * file's), none copied into the engine's layout.
+     */
+    @ParameterizedTest
+    @MethodSource("files")
+    void encoderWeightsStayInTheMapping(String file) throws Exception {
+        try (ViTModel model = OnnxLoader.load(Fixtures.onnxDir().resolve(file), LoadOptions.DEFAULT)) {
+            for (var b : model.weights().blocks())
+                for (io.jvit.engine.Linear l : List.of(b.qkv(), b.proj(), b.fc1(), b.fc2()))
+                    for (var seg : l.weightSegments())
+                        assertTrue(seg.isMapped(), file + ": a " + l.outFeatures() + "x" + l.inFeatures() + " weight was copied");
+            assertTrue(model.info().get("weights").toString().contains(" 0 copied"), file + ": " + model.info().get("weights"));
+        }
+    }
+
     static void sameWeights(String file, io.jvit.engine.ViTWeights a, io.jvit.engine.ViTWeights b) {
         same(file + " patch embedding", a.patchEmbedding(), b.patchEmbedding());
         same(file + " class token", a.classToken(), b.classToken());
@@ -118,7 +135,8 @@ class OnnxFixtureTest {
         }
         assertEquals(a.outFeatures(), b.outFeatures(), what);
         assertEquals(a.inFeatures(), b.inFeatures(), what);
-        boolean stacked = a.parts() != null || b.parts() != null;   // a Hugging Face q/k/v stack: compare its rows
+        // a Hugging Face q/k/v stack, or ONNX's [in][out] MatMul weight read in place: compare the rows
+        boolean stacked = a.parts() != null || b.parts() != null || a.transposed() || b.transposed();
         same(what + " weight", stacked ? f32(a) : a.weight(), stacked ? f32(b) : b.weight());
         same(what + " bias", a.bias(), b.bias());
     }
