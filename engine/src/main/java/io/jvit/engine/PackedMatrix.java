@@ -36,7 +36,8 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
         int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
         int panels = (n + nr - 1) / nr;
         if (data.byteSize() != dataBytes(l)) throw new IllegalArgumentException(data.byteSize() + " bytes for " + dataBytes(l));
-        for (int p = 0; p < panels; p++) packPanel(l, data, p);
+        if (l.transposed()) packTransposed(l, data);
+        else for (int p = 0; p < panels; p++) packPanel(l, data, p);
         MemorySegment bias = arena.allocate((long) panels * nr * 4, 64);
         for (int o = 0; o < n; o++) bias.setAtIndex(ValueLayout.JAVA_FLOAT, o, l.biasAt(o));
         return new PackedMatrix(n, k, panels, data, bias);
@@ -46,14 +47,19 @@ public record PackedMatrix(int n, int k, int panels, MemorySegment data, MemoryS
     private static final ThreadLocal<float[][]> PACK_BUFFERS =
             ThreadLocal.withInitial(() -> new float[][] {new float[KB_PACK], new float[KB_PACK * Matmul.NR]});
 
+    /**
+     * W^T's row i is the k-th row of every panel side by side: read once, front to back (the mapped file in order),
+     * and cut into NR-float pieces, one per panel (fewer floats in the last).
+     */
+    private static void packTransposed(Linear l, MemorySegment data) {
+        int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
+        for (int i = 0; i < k; i++)
+            for (int p = 0, o = 0; o < n; p++, o += nr)
+                MemorySegment.copy(l.weight(), ((long) i * n + o) * 4, data, ((long) p * k + i) * nr * 4, Math.min(nr, n - o) * 4L);
+    }
+
     private static void packPanel(Linear l, MemorySegment data, int p) {
         int n = l.outFeatures(), k = l.inFeatures(), nr = Matmul.NR;
-        if (l.transposed()) {   // W^T's row i holds the panel's k-th row already: NR floats each (fewer in the last panel)
-            int cols = Math.min(nr, n - p * nr);
-            for (int i = 0; i < k; i++)
-                MemorySegment.copy(l.weight(), ((long) i * n + (long) p * nr) * 4, data, ((long) p * k + i) * nr * 4, cols * 4L);
-            return;
-        }
         float[][] buf = PACK_BUFFERS.get();
         float[] row = buf[0], block = buf[1];
         int rows = Math.min(nr, n - p * nr);
