@@ -30,6 +30,18 @@ public final class Quantizer {
         int n = l.outFeatures(), k = l.inFeatures();
         MemorySegment q = arena.allocate((long) n * k, 64);
         MemorySegment scales = arena.allocate((long) n * 4, 64);
+        if (l.transposed()) quantizeTransposed(l, q, scales);
+        else quantizeRows(l, q, scales);
+        MemorySegment bias = null;
+        if (l.bias() != null) {
+            bias = arena.allocate((long) n * 4, 64);
+            MemorySegment.copy(l.bias(), 0, bias, 0, (long) n * 4);
+        }
+        return Linear.i8(n, k, q, scales, bias);
+    }
+
+    private static void quantizeRows(Linear l, MemorySegment q, MemorySegment scales) {
+        int n = l.outFeatures(), k = l.inFeatures();
         float[] row = new float[k];
         for (int o = 0; o < n; o++) {
             l.rowF32(o, 0, row, k);
@@ -46,12 +58,33 @@ public final class Quantizer {
                 q.set(ValueLayout.JAVA_BYTE, (long) o * k + i, (byte) Math.max(-127, Math.min(127, v)));
             }
         }
-        MemorySegment bias = null;
-        if (l.bias() != null) {
-            bias = arena.allocate((long) n * 4, 64);
-            MemorySegment.copy(l.bias(), 0, bias, 0, (long) n * 4);
+    }
+
+    /**
+     * The same numbers from W^T ([in][out]) read row by row, front to back: a pass for each output's largest |w|,
+     * a pass that rounds. (Reading one output's column at a time strides through the whole matrix per row.)
+     */
+    private static void quantizeTransposed(Linear l, MemorySegment q, MemorySegment scales) {
+        int n = l.outFeatures(), k = l.inFeatures();
+        float[] row = new float[n], max = new float[n], inv = new float[n];
+        for (int i = 0; i < k; i++) {
+            MemorySegment.copy(l.weight(), ValueLayout.JAVA_FLOAT_UNALIGNED, (long) i * n * 4, row, 0, n);
+            for (int o = 0; o < n; o++) {
+                float v = row[o];
+                if (!Float.isFinite(v)) throw new IllegalArgumentException("weight row " + o + " holds a non-finite value (" + v + ")");
+                max[o] = Math.max(max[o], Math.abs(v));
+            }
         }
-        return Linear.i8(n, k, q, scales, bias);
+        for (int o = 0; o < n; o++) {
+            float scale = max[o] / 127f;
+            scales.setAtIndex(ValueLayout.JAVA_FLOAT, o, scale);
+            inv[o] = scale == 0 ? 0 : 1f / scale;
+        }
+        for (int i = 0; i < k; i++) {
+            MemorySegment.copy(l.weight(), ValueLayout.JAVA_FLOAT_UNALIGNED, (long) i * n * 4, row, 0, n);
+            for (int o = 0; o < n; o++)
+                q.set(ValueLayout.JAVA_BYTE, (long) o * k + i, (byte) Math.max(-127, Math.min(127, Math.round(row[o] * inv[o]))));
+        }
     }
 
     /** Every Linear of {@code w} quantized, except the parts in {@code keepF32} (which are shared, not copied). */

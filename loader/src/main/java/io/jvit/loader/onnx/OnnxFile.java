@@ -31,6 +31,8 @@ final class OnnxFile implements AutoCloseable {
     final Path path;
     final Path dir;
     final Arena arena = Arena.ofShared();
+    /** The F32 weights of rewritten quantize_dynamic patterns, until they are requantized ({@link #dropDequantized}). */
+    private final Arena dequantized = Arena.ofShared();
     final Onnx.ModelProto model;
     /** MatMulInteger patterns rewritten to float MatMuls (see {@link QuantizedMatMulPattern}). */
     final int quantizedMatMuls;
@@ -49,7 +51,7 @@ final class OnnxFile implements AutoCloseable {
             // ONNX Runtime's quantize_dynamic MatMulInteger patterns become float MatMuls (requantized after import)
             this.quantizedMatMuls = QuantizedMatMulPattern.count(parsed);
             try {
-                this.model = quantizedMatMuls > 0 ? QuantizedMatMulPattern.rewrite(parsed) : parsed;
+                this.model = quantizedMatMuls > 0 ? QuantizedMatMulPattern.rewrite(parsed, dequantized) : parsed;
             } catch (UnsupportedModelException e) {
                 throw new UnsupportedModelException(path + ": " + e.getMessage());
             }
@@ -60,6 +62,7 @@ final class OnnxFile implements AutoCloseable {
             for (Onnx.TensorProto t : model.getGraph().getInitializerList()) initializers.put(t.getName(), t);
         } catch (ModelFormatException | RuntimeException e) {
             arena.close();
+            dequantized.close();
             throw e;
         }
     }
@@ -278,5 +281,44 @@ final class OnnxFile implements AutoCloseable {
     @Override
     public void close() {
         arena.close();
+        if (dequantized.scope().isAlive()) dequantized.close();
+    }
+
+    /**
+     * Frees the dequantized F32 weights once the model's Linears are int8: a Linear that still reads them (a layer
+     * quantize_dynamic quantized but jvit keeps in F32, such as a head) is copied into the model's arena first.
+     * The graph and its initializers are not read after this.
+     */
+    io.jvit.engine.ViTWeights dropDequantized(io.jvit.engine.ViTWeights w) {
+        var blocks = new java.util.ArrayList<io.jvit.engine.EncoderBlock>();
+        for (var b : w.blocks())
+            blocks.add(new io.jvit.engine.EncoderBlock(b.norm1(), own(b.qkv()), own(b.proj()), b.norm2(), own(b.fc1()), own(b.fc2())));
+        var kept = new io.jvit.engine.ViTWeights(own(w.patchEmbedding()), w.classToken(), w.distillationToken(), w.positionEmbedding(),
+                blocks, w.finalNorm(), own(w.preLogits()), own(w.head()), own(w.distillationHead()));
+        initializers.clear();
+        converted.clear();
+        dequantized.close();
+        return kept;
+    }
+
+    /** Whether the dequantized F32 weights are still held (until {@link #dropDequantized}). */
+    boolean holdsDequantized() { return dequantized.scope().isAlive(); }
+
+    /** Whether {@code s} is part of the dequantized F32 weights. */
+    boolean isDequantized(MemorySegment s) { return s.scope().equals(dequantized.scope()); }
+
+    /** l, or an F32 [out][in] copy of it in the model's arena when it reads the dequantized weights. */
+    private io.jvit.engine.Linear own(io.jvit.engine.Linear l) {
+        if (l == null || l.dtype() == io.jvit.engine.Linear.DType.I8) return l;
+        boolean reads = l.weightSegments().stream().anyMatch(this::isDequantized) || l.bias() != null && isDequantized(l.bias());
+        if (!reads) return l;
+        MemorySegment w = arena.allocate((long) l.outFeatures() * l.inFeatures() * 4, 64);
+        l.copyF32(w);
+        MemorySegment b = null;
+        if (l.bias() != null) {
+            b = arena.allocate((long) l.outFeatures() * 4, 64);
+            MemorySegment.copy(l.bias(), 0, b, 0, b.byteSize());
+        }
+        return io.jvit.engine.Linear.f32(l.outFeatures(), l.inFeatures(), w, b);
     }
 }

@@ -46,7 +46,7 @@ public final class OnnxLoader {
             info.put("import_ms", String.format("map+parse %.0f, recognise %.0f, weights %.0f",
                     (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6));
             if (f.quantizedMatMuls > 0) {
-                asm.weights = QuantizedMatMulPattern.requantize(asm.weights, f.arena);
+                asm.weights = f.dropDequantized(QuantizedMatMulPattern.requantize(asm.weights, f.arena));
                 info.put("quantization", "int8 per output channel, requantized from ONNX Runtime quantize_dynamic (MatMulInteger)");
                 info.put("dtype", "I8");
                 info.put("weights", "int8 per output channel in the encoder blocks (from " + f.quantizedMatMuls

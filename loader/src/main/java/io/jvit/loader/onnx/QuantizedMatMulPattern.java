@@ -1,6 +1,7 @@
 package io.jvit.loader.onnx;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import io.jvit.engine.EncoderBlock;
 import io.jvit.engine.Quantizer;
 import io.jvit.engine.ViTWeights;
@@ -8,6 +9,7 @@ import io.jvit.loader.UnsupportedModelException;
 import io.jvit.loader.onnx.proto.Onnx;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -52,6 +54,14 @@ public final class QuantizedMatMulPattern {
      * there is none. A MatMulInteger outside the pattern is refused with one line.
      */
     public static Onnx.ModelProto rewrite(Onnx.ModelProto m) throws UnsupportedModelException {
+        return rewrite(m, Arena.ofAuto());
+    }
+
+    /**
+     * {@link #rewrite(Onnx.ModelProto)} with the dequantized weights in {@code arena}, off the heap: the caller closes
+     * it once the weights are requantized ({@link OnnxFile} does), so the F32 round trip is not kept.
+     */
+    static Onnx.ModelProto rewrite(Onnx.ModelProto m, Arena arena) throws UnsupportedModelException {
         if (count(m) == 0) return m;
         Onnx.GraphProto g = m.getGraph();
         Map<String, Onnx.TensorProto> inits = new HashMap<>();
@@ -64,7 +74,8 @@ public final class QuantizedMatMulPattern {
         }
         Set<Onnx.NodeProto> drop = new HashSet<>();
         Map<Onnx.NodeProto, Onnx.NodeProto> replace = new HashMap<>();
-        List<Onnx.TensorProto> added = new ArrayList<>();
+        List<Onnx.TensorProto[]> jobs = new ArrayList<>();
+        List<String> wheres = new ArrayList<>();
         for (Onnx.NodeProto mm : g.getNodeList()) {
             if (!mm.getOpType().equals("MatMulInteger")) continue;
             String where = "node '" + (mm.getName().isEmpty() ? mm.getOutput(0) : mm.getName()) + "' (MatMulInteger)";
@@ -92,19 +103,31 @@ public final class QuantizedMatMulPattern {
             Onnx.TensorProto wscale = inits.get(ws);
             if (wscale == null) throw refuse(where, "the weight scale is not an initializer");
 
-            Onnx.TensorProto w = dequantize(wq, wzp, wscale, where);
-            added.add(w);
+            jobs.add(new Onnx.TensorProto[] {wq, wzp, wscale});
+            wheres.add(where);
             replace.put(mm, Onnx.NodeProto.newBuilder().setOpType("MatMul").setName(mm.getName() + "_dequantized")
-                    .addInput(dql.getInput(0)).addInput(w.getName()).addOutput(mul.getOutput(0)).build());
+                    .addInput(dql.getInput(0)).addInput(dequantizedName(wq)).addOutput(mul.getOutput(0)).build());
             drop.add(cast);
             drop.add(mul);
         }
+        // the weights dequantized in parallel (each its own rows of its own buffer)
+        Onnx.TensorProto[] added = new Onnx.TensorProto[jobs.size()];
+        UnsupportedModelException[] failed = new UnsupportedModelException[jobs.size()];
+        java.util.stream.IntStream.range(0, jobs.size()).parallel().forEach(i -> {
+            Onnx.TensorProto[] j = jobs.get(i);
+            try {
+                added[i] = dequantize(j[0], j[1], j[2], wheres.get(i), arena);
+            } catch (UnsupportedModelException e) {
+                failed[i] = e;
+            }
+        });
+        for (UnsupportedModelException e : failed) if (e != null) throw e;   // the first in graph order
         Onnx.GraphProto.Builder gb = g.toBuilder().clearNode();
         for (Onnx.NodeProto n : g.getNodeList()) {
             if (drop.contains(n)) continue;
             gb.addNode(replace.getOrDefault(n, n));
         }
-        gb.addAllInitializer(added);
+        gb.addAllInitializer(List.of(added));
         return m.toBuilder().setGraph(gb).build();
     }
 
@@ -123,24 +146,40 @@ public final class QuantizedMatMulPattern {
 
     /** Integer values of an int8/uint8 initializer (raw_data or int32_data). */
     static int[] ints(Onnx.TensorProto t, String where) throws UnsupportedModelException {
+        int[] v = new int[Math.toIntExact(checkInts(t, where))];
+        ints(t, 0, v);
+        return v;
+    }
+
+    /** The number of values of an int8/uint8 initializer, refused with one line if it is anything else. */
+    static long checkInts(Onnx.TensorProto t, String where) throws UnsupportedModelException {
         int type = t.getDataType();
-        boolean signed = type == Onnx.TensorProto.DataType.INT8_VALUE;
-        if (!signed && type != Onnx.TensorProto.DataType.UINT8_VALUE)
+        if (type != Onnx.TensorProto.DataType.INT8_VALUE && type != Onnx.TensorProto.DataType.UINT8_VALUE)
             throw refuse(where, "'" + t.getName() + "' is not int8 or uint8");
         if (t.getDataLocation() == Onnx.TensorProto.DataLocation.EXTERNAL)
             throw refuse(where, "'" + t.getName() + "' is stored in an external file");
         long n = 1;
         for (long d : t.getDimsList()) n *= d;
-        int[] v = new int[(int) n];
+        long have = t.hasRawData() ? t.getRawData().size() : t.getInt32DataCount();
+        if (have != n) throw refuse(where, "'" + t.getName() + "' holds " + have + (t.hasRawData() ? " bytes" : " values") + " for " + n + " values");
+        return n;
+    }
+
+    /** Values [from, from + dst.length) of an initializer {@link #checkInts} accepted. */
+    static void ints(Onnx.TensorProto t, long from, int[] dst) {
+        boolean signed = t.getDataType() == Onnx.TensorProto.DataType.INT8_VALUE;
         if (t.hasRawData()) {
-            ByteString b = t.getRawData();
-            if (b.size() != n) throw refuse(where, "'" + t.getName() + "' holds " + b.size() + " bytes for " + n + " values");
-            for (int i = 0; i < n; i++) v[i] = signed ? b.byteAt(i) : b.byteAt(i) & 0xff;
+            ByteString b = t.getRawData();   // an alias of the mapped file: read in place
+            for (int i = 0; i < dst.length; i++) {
+                byte v = b.byteAt(Math.toIntExact(from + i));
+                dst[i] = signed ? v : v & 0xff;
+            }
         } else {
-            if (t.getInt32DataCount() != n) throw refuse(where, "'" + t.getName() + "' holds " + t.getInt32DataCount() + " values, expected " + n);
-            for (int i = 0; i < n; i++) v[i] = signed ? (byte) t.getInt32Data(i) : t.getInt32Data(i) & 0xff;
+            for (int i = 0; i < dst.length; i++) {
+                int v = t.getInt32Data(Math.toIntExact(from + i));
+                dst[i] = signed ? (byte) v : v & 0xff;
+            }
         }
-        return v;
     }
 
     static float[] floats(Onnx.TensorProto t, String where) throws UnsupportedModelException {
@@ -156,35 +195,38 @@ public final class QuantizedMatMulPattern {
         return f;
     }
 
+    private static String dequantizedName(Onnx.TensorProto wq) { return wq.getName() + "_dequantized_by_jvit"; }
+
     /** W = (q - zp) * scale as an F32 initializer [K, N]; scale and zp per tensor or per column (N). */
-    static Onnx.TensorProto dequantize(Onnx.TensorProto wq, Onnx.TensorProto wzp, Onnx.TensorProto wscale, String where)
+    static Onnx.TensorProto dequantize(Onnx.TensorProto wq, Onnx.TensorProto wzp, Onnx.TensorProto wscale, String where, Arena arena)
             throws UnsupportedModelException {
         if (wq.getDimsCount() != 2) throw refuse(where, "the weight is " + wq.getDimsCount() + "-D, not [K, N]");
         int k = (int) wq.getDims(0), n = (int) wq.getDims(1);
-        int[] q = ints(wq, where);
+        if (checkInts(wq, where) != (long) k * n) throw refuse(where, "the weight's dimensions do not match its data");
         float[] s = floats(wscale, where);
         int[] zp = wzp == null ? new int[] {0} : ints(wzp, where);
         if (wzp != null && wzp.getDataType() != wq.getDataType()) throw refuse(where, "the weight and its zero point differ in type");
         if (s.length != 1 && s.length != n) throw refuse(where, "the weight scale has " + s.length + " values for " + n + " columns");
         if (zp.length != 1 && zp.length != n) throw refuse(where, "the weight zero point has " + zp.length + " values for " + n + " columns");
-        ByteBuffer out = ByteBuffer.allocate(4 * k * n).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < n; j++) {
-                float sc = s[s.length == 1 ? 0 : j];
-                if (!Float.isFinite(sc)) throw refuse(where, "the weight scale is not finite");
-                out.putFloat((q[i * n + j] - zp[zp.length == 1 ? 0 : j]) * sc);
-            }
-        out.flip();
-        return Onnx.TensorProto.newBuilder().setName(wq.getName() + "_dequantized_by_jvit").setDataType(Onnx.TensorProto.DataType.FLOAT_VALUE)
-                .addDims(k).addDims(n).setRawData(ByteString.copyFrom(out)).build();
+        MemorySegment out = arena.allocate(4L * k * n, 64);
+        for (int j = 0; j < n; j++)
+            if (!Float.isFinite(s[s.length == 1 ? 0 : j])) throw refuse(where, "the weight scale is not finite");
+        int[] q = new int[n];   // one row at a time: a whole int[] copy of the weight was 4 bytes per weight of garbage
+        for (int i = 0; i < k; i++) {
+            ints(wq, (long) i * n, q);
+            for (int j = 0; j < n; j++)
+                out.setAtIndex(ElemType.F32, (long) i * n + j, (q[j] - zp[zp.length == 1 ? 0 : j]) * s[s.length == 1 ? 0 : j]);
+        }
+        // wrapped, not copied: the importer reads a direct buffer's bytes in place
+        return Onnx.TensorProto.newBuilder().setName(dequantizedName(wq)).setDataType(Onnx.TensorProto.DataType.FLOAT_VALUE)
+                .addDims(k).addDims(n).setRawData(UnsafeByteOperations.unsafeWrap(out.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN))).build();
     }
 
     /** The encoder blocks' Linear layers quantized per output channel (symmetric int8); the rest as it is. */
     public static ViTWeights requantize(ViTWeights w, Arena arena) {
-        List<EncoderBlock> blocks = new ArrayList<>();
-        for (EncoderBlock b : w.blocks())
-            blocks.add(new EncoderBlock(b.norm1(), Quantizer.quantize(b.qkv(), arena), Quantizer.quantize(b.proj(), arena), b.norm2(),
-                    Quantizer.quantize(b.fc1(), arena), Quantizer.quantize(b.fc2(), arena)));
+        // the blocks in parallel (a shared arena allocates from any thread): ~1 s on one core for ViT-B at first load
+        List<EncoderBlock> blocks = w.blocks().parallelStream().map(b -> new EncoderBlock(b.norm1(), Quantizer.quantize(b.qkv(), arena),
+                Quantizer.quantize(b.proj(), arena), b.norm2(), Quantizer.quantize(b.fc1(), arena), Quantizer.quantize(b.fc2(), arena))).toList();
         return new ViTWeights(w.patchEmbedding(), w.classToken(), w.distillationToken(), w.positionEmbedding(), blocks, w.finalNorm(),
                 w.preLogits(), w.head(), w.distillationHead());
     }

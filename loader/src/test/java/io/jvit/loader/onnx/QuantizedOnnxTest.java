@@ -41,6 +41,41 @@ class QuantizedOnnxTest {
         return vm;
     }
 
+    /**
+     * The F32 weights dequantized from the int8 ones live only until they are requantized: then they are freed, and a
+     * layer jvit keeps in F32 that still read them (here a head made of a dequantized matrix) is copied first.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"timm_vit_op17_u8.onnx", "hf_vit_op17_s8c.onnx"})
+    void theDequantizedWeightsAreFreedOnceRequantized(String file) throws Exception {
+        try (OnnxFile f = OnnxFile.open(int8(file))) {
+            ViTImporter imp = new ViTImporter(f);
+            Values.Act out = imp.run();
+            ViTAssembler asm = new ViTAssembler(f, imp);
+            asm.build(out, LoadOptions.DEFAULT);
+            ViTWeights w = asm.weights;
+            Linear fc2 = w.blocks().get(0).fc2();
+            assertTrue(f.holdsDequantized());
+            assertTrue(fc2.weightSegments().stream().allMatch(f::isDequantized), "fc2 is not read from the dequantized weights");
+            float[] expect = new float[fc2.inFeatures()];
+            fc2.rowF32(3, 0, expect, expect.length);
+            ViTWeights q = QuantizedMatMulPattern.requantize(w, f.arena);
+            ViTWeights withF32Head = new ViTWeights(q.patchEmbedding(), q.classToken(), q.distillationToken(), q.positionEmbedding(),
+                    q.blocks(), q.finalNorm(), q.preLogits(), fc2, q.distillationHead());
+            ViTWeights kept = f.dropDequantized(withF32Head);
+            assertFalse(f.holdsDequantized());
+            Linear head = kept.head();
+            assertEquals(Linear.DType.F32, head.dtype());
+            assertTrue(head.weight().scope().isAlive());
+            float[] got = new float[head.inFeatures()];
+            head.rowF32(3, 0, got, got.length);
+            assertArrayEquals(expect, got, "the copied head differs");
+            for (var b : kept.blocks())
+                for (Linear l : java.util.List.of(b.qkv(), b.proj(), b.fc1(), b.fc2()))
+                    for (var seg : l.weightSegments()) assertTrue(seg.scope().isAlive());
+        }
+    }
+
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({"timm_vit_op17_u8.onnx,timm_vit,W8A32", "timm_vit_op17_s8c.onnx,timm_vit,W8A32", "hf_vit_op17_u8.onnx,hf_vit,W8A32",
             "hf_vit_op17_s8c.onnx,hf_vit,W8A32", "timm_vit_op17_s8c.onnx,timm_vit,W8A8", "hf_vit_op17_u8.onnx,hf_vit,W8A8"})
