@@ -63,7 +63,7 @@ public final class InfoCommand implements Callable<Integer> {
         m.put("format", info.getOrDefault("format", "?"));
         m.put("convention", info.getOrDefault("convention", "?"));
         if (info.containsKey("architecture")) m.put("architecture", info.get("architecture"));
-        for (String k : new String[] {"opset", "producer", "quantization"}) if (info.containsKey(k)) m.put(k, info.get(k));
+        for (String k : new String[] {"opset", "producer", "quantization", "weights", "external_data"}) if (info.containsKey(k)) m.put(k, info.get(k));
         m.put("dtype", info.getOrDefault("dtype", "?"));
         Map<String, Object> arch = new LinkedHashMap<>();
         arch.put("image_size", c.imageSize());
