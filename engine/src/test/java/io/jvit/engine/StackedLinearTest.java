@@ -62,19 +62,7 @@ class StackedLinearTest {
                 assertEquals(parts[o / 70].weightAt(o % 70, 123), c.weightAt(o, 123), "copied row " + o);
                 assertEquals(parts[o / 70].biasAt(o % 70), s.biasAt(o), "bias " + o);
             }
-            PackedLinear a = PackedLinear.pack(s, arena), b = PackedLinear.pack(c, arena);
-            int m = Matmul.padRows(13);
-            long lda = Matmul.padCols(k), ldc = Matmul.padCols(210);
-            MemorySegment x = arena.allocate((m + Matmul.MR) * lda * 4, 64);
-            Random r = new Random(4);
-            for (long i = 0; i < m * lda; i++) x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
-            MemorySegment ca = arena.allocate(m * ldc * 4, 64), cb = arena.allocate(m * ldc * 4, 64);
-            a.multiply(null, x, lda, m, ca, ldc, Matmul.Epilogue.GELU, 0, a.panels());
-            b.multiply(null, x, lda, m, cb, ldc, Matmul.Epilogue.GELU, 0, b.panels());
-            assertEquals(-1, ca.mismatch(cb), "products differ");
-            Linear qa = Quantizer.quantize(s, arena), qb = Quantizer.quantize(c, arena);
-            assertEquals(-1, qa.weight().mismatch(qb.weight()), "int8 weights differ");
-            assertEquals(-1, qa.scales().mismatch(qb.scales()), "scales differ");
+            SameLinear.assertSame(c, s, 13, Matmul.Epilogue.GELU, arena);
         }
     }
 

@@ -33,17 +33,7 @@ class TransposedLinearTest {
             t.rowF32(70, 200, rt, 50);
             c.rowF32(70, 200, rc, 50);
             assertArrayEquals(rc, rt);
-            PackedLinear a = PackedLinear.pack(t, arena), b = PackedLinear.pack(c, arena);
-            int m = Matmul.padRows(11);
-            long lda = Matmul.padCols(k), ldc = Matmul.padCols(n);
-            MemorySegment x = arena.allocate((m + Matmul.MR) * lda * 4, 64);
-            for (long i = 0; i < m * lda; i++) x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
-            MemorySegment ca = arena.allocate(m * ldc * 4, 64), cb = arena.allocate(m * ldc * 4, 64);
-            a.multiply(null, x, lda, m, ca, ldc, Matmul.Epilogue.STORE, 0, a.panels());
-            b.multiply(null, x, lda, m, cb, ldc, Matmul.Epilogue.STORE, 0, b.panels());
-            assertEquals(-1, ca.mismatch(cb), "products differ");
-            Linear qa = Quantizer.quantize(t, arena), qb = Quantizer.quantize(c, arena);
-            assertEquals(-1, qa.weight().mismatch(qb.weight()), "int8 weights differ");
+            SameLinear.assertSame(c, t, 11, Matmul.Epilogue.STORE, arena);
             MemorySegment back = arena.allocate((long) n * k * 4);
             t.copyF32(back);
             assertEquals(-1, back.mismatch(w), "copyF32 is not [out][in]");
