@@ -4,6 +4,9 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
+import io.jvit.engine.EncoderBlock;
+import io.jvit.engine.Linear;
+import io.jvit.engine.ViTWeights;
 import io.jvit.loader.ModelFormatException;
 import io.jvit.loader.UnsupportedModelException;
 import io.jvit.loader.onnx.proto.Onnx;
@@ -289,11 +292,11 @@ final class OnnxFile implements AutoCloseable {
      * quantize_dynamic quantized but jvit keeps in F32, such as a head) is copied into the model's arena first.
      * The graph and its initializers are not read after this.
      */
-    io.jvit.engine.ViTWeights dropDequantized(io.jvit.engine.ViTWeights w) {
-        var blocks = new java.util.ArrayList<io.jvit.engine.EncoderBlock>();
+    ViTWeights dropDequantized(ViTWeights w) {
+        var blocks = new java.util.ArrayList<EncoderBlock>();
         for (var b : w.blocks())
-            blocks.add(new io.jvit.engine.EncoderBlock(b.norm1(), own(b.qkv()), own(b.proj()), b.norm2(), own(b.fc1()), own(b.fc2())));
-        var kept = new io.jvit.engine.ViTWeights(own(w.patchEmbedding()), w.classToken(), w.distillationToken(), w.positionEmbedding(),
+            blocks.add(new EncoderBlock(b.norm1(), own(b.qkv()), own(b.proj()), b.norm2(), own(b.fc1()), own(b.fc2())));
+        var kept = new ViTWeights(own(w.patchEmbedding()), w.classToken(), w.distillationToken(), w.positionEmbedding(),
                 blocks, w.finalNorm(), own(w.preLogits()), own(w.head()), own(w.distillationHead()));
         initializers.clear();
         converted.clear();
@@ -308,8 +311,8 @@ final class OnnxFile implements AutoCloseable {
     boolean isDequantized(MemorySegment s) { return s.scope().equals(dequantized.scope()); }
 
     /** l, or an F32 [out][in] copy of it in the model's arena when it reads the dequantized weights. */
-    private io.jvit.engine.Linear own(io.jvit.engine.Linear l) {
-        if (l == null || l.dtype() == io.jvit.engine.Linear.DType.I8) return l;
+    private Linear own(Linear l) {
+        if (l == null || l.dtype() == Linear.DType.I8) return l;
         boolean reads = l.weightSegments().stream().anyMatch(this::isDequantized) || l.bias() != null && isDequantized(l.bias());
         if (!reads) return l;
         MemorySegment w = arena.allocate((long) l.outFeatures() * l.inFeatures() * 4, 64);
@@ -319,6 +322,6 @@ final class OnnxFile implements AutoCloseable {
             b = arena.allocate((long) l.outFeatures() * 4, 64);
             MemorySegment.copy(l.bias(), 0, b, 0, b.byteSize());
         }
-        return io.jvit.engine.Linear.f32(l.outFeatures(), l.inFeatures(), w, b);
+        return Linear.f32(l.outFeatures(), l.inFeatures(), w, b);
     }
 }

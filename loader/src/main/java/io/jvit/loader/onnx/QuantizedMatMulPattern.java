@@ -74,8 +74,7 @@ public final class QuantizedMatMulPattern {
         }
         Set<Onnx.NodeProto> drop = new HashSet<>();
         Map<Onnx.NodeProto, Onnx.NodeProto> replace = new HashMap<>();
-        List<Onnx.TensorProto[]> jobs = new ArrayList<>();
-        List<String> wheres = new ArrayList<>();
+        List<Dequantize> jobs = new ArrayList<>();
         for (Onnx.NodeProto mm : g.getNodeList()) {
             if (!mm.getOpType().equals("MatMulInteger")) continue;
             String where = "node '" + (mm.getName().isEmpty() ? mm.getOutput(0) : mm.getName()) + "' (MatMulInteger)";
@@ -103,8 +102,7 @@ public final class QuantizedMatMulPattern {
             Onnx.TensorProto wscale = inits.get(ws);
             if (wscale == null) throw refuse(where, "the weight scale is not an initializer");
 
-            jobs.add(new Onnx.TensorProto[] {wq, wzp, wscale});
-            wheres.add(where);
+            jobs.add(new Dequantize(wq, wzp, wscale, where));
             replace.put(mm, Onnx.NodeProto.newBuilder().setOpType("MatMul").setName(mm.getName() + "_dequantized")
                     .addInput(dql.getInput(0)).addInput(dequantizedName(wq)).addOutput(mul.getOutput(0)).build());
             drop.add(cast);
@@ -114,9 +112,9 @@ public final class QuantizedMatMulPattern {
         Onnx.TensorProto[] added = new Onnx.TensorProto[jobs.size()];
         UnsupportedModelException[] failed = new UnsupportedModelException[jobs.size()];
         java.util.stream.IntStream.range(0, jobs.size()).parallel().forEach(i -> {
-            Onnx.TensorProto[] j = jobs.get(i);
+            Dequantize j = jobs.get(i);
             try {
-                added[i] = dequantize(j[0], j[1], j[2], wheres.get(i), arena);
+                added[i] = dequantize(j.wq, j.wzp, j.wscale, j.where, arena);
             } catch (UnsupportedModelException e) {
                 failed[i] = e;
             }
@@ -194,6 +192,9 @@ public final class QuantizedMatMulPattern {
         for (int i = 0; i < f.length; i++) f[i] = t.getFloatData(i);
         return f;
     }
+
+    /** One weight to dequantize: the int8 values, their zero point (or null) and scale, and the node for messages. */
+    private record Dequantize(Onnx.TensorProto wq, Onnx.TensorProto wzp, Onnx.TensorProto wscale, String where) {}
 
     private static String dequantizedName(Onnx.TensorProto wq) { return wq.getName() + "_dequantized_by_jvit"; }
 

@@ -71,9 +71,9 @@ final class Weights {
             Linear l = inPlace(segs, in, out, b);
             if (l == null && segs.length > 1) {   // separate q, k, v matrices, each usable in place: stacked
                 Linear[] parts = new Linear[segs.length];
-                for (int i = 0; i < segs.length && (i == 0 || parts[i - 1] != null); i++)
-                    parts[i] = inPlace(new Seg[] {segs[i]}, in, segs[i].rows.length, null);
-                if (parts[segs.length - 1] != null) l = Linear.stacked(b, parts);
+                boolean all = true;
+                for (int i = 0; i < segs.length && all; i++) all = (parts[i] = inPlace(new Seg[] {segs[i]}, in, segs[i].rows.length, null)) != null;
+                if (all) l = Linear.stacked(b, parts);
             }
             if (l != null) {
                 aliased++;
