@@ -167,11 +167,10 @@ public final class QuantizedMatMulPattern {
     static void ints(Onnx.TensorProto t, long from, int[] dst) {
         boolean signed = t.getDataType() == Onnx.TensorProto.DataType.INT8_VALUE;
         if (t.hasRawData()) {
-            ByteString b = t.getRawData();   // an alias of the mapped file: read in place
-            for (int i = 0; i < dst.length; i++) {
-                byte v = b.byteAt(Math.toIntExact(from + i));
-                dst[i] = signed ? v : v & 0xff;
-            }
+            // an alias of the mapped file, read in place: a bulk copy of the run, then widened
+            byte[] run = new byte[dst.length];
+            t.getRawData().asReadOnlyByteBuffer().get(Math.toIntExact(from), run);
+            for (int i = 0; i < dst.length; i++) dst[i] = signed ? run[i] : run[i] & 0xff;
         } else {
             for (int i = 0; i < dst.length; i++) {
                 int v = t.getInt32Data(Math.toIntExact(from + i));
@@ -213,10 +212,11 @@ public final class QuantizedMatMulPattern {
         for (int j = 0; j < n; j++)
             if (!Float.isFinite(s[s.length == 1 ? 0 : j])) throw refuse(where, "the weight scale is not finite");
         int[] q = new int[n];   // one row at a time: a whole int[] copy of the weight was 4 bytes per weight of garbage
+        float[] row = new float[n];
         for (int i = 0; i < k; i++) {
             ints(wq, (long) i * n, q);
-            for (int j = 0; j < n; j++)
-                out.setAtIndex(ElemType.F32, (long) i * n + j, (q[j] - zp[zp.length == 1 ? 0 : j]) * s[s.length == 1 ? 0 : j]);
+            for (int j = 0; j < n; j++) row[j] = (q[j] - zp[zp.length == 1 ? 0 : j]) * s[s.length == 1 ? 0 : j];
+            MemorySegment.copy(row, 0, out, ElemType.F32, (long) i * n * 4, n);
         }
         // wrapped, not copied: the importer reads a direct buffer's bytes in place
         return Onnx.TensorProto.newBuilder().setName(dequantizedName(wq)).setDataType(Onnx.TensorProto.DataType.FLOAT_VALUE)
