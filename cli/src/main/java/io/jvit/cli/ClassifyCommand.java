@@ -53,32 +53,24 @@ public final class ClassifyCommand implements Callable<Integer> {
         int failures = in.missing().size();
         try (ImageClassifier vit = model.open()) {
             ImagePipeline images = ImagePipeline.of(vit, prep == null ? new ImagePipeline.Options() : prep);
-            int per = images.pixelsPerImage();
             Progress progress = new Progress(in.files().size());
-            List<Path> files = in.files();
-            for (int start = 0; start < files.size(); start += batch) {
-                int end = Math.min(files.size(), start + batch);
-                float[] px = new float[(end - start) * per];
-                List<Path> ok = new ArrayList<>();
-                for (int i = start; i < end; i++) {
-                    try {
-                        images.load(files.get(i), px, ok.size() * per);
-                        ok.add(files.get(i));
-                    } catch (IOException e) {
+            int done = 0;
+            try (ImagePipeline.Batches batches = images.batches(in.files(), batch, model.threads)) {
+                while (batches.hasNext()) {
+                    ImagePipeline.Batch b = batches.next();
+                    if (!b.errors().isEmpty()) progress.clear();
+                    for (String e : b.errors()) err.println("jvit: " + e);
+                    failures += b.errors().size();
+                    List<Path> ok = b.ok();
+                    if (!ok.isEmpty()) {
+                        List<List<ImageClassifier.Prediction>> res = vit.rank(vit.logits(b.pixels(), ok.size(), images.size()), ok.size(), top);
                         progress.clear();
-                        String msg = e.getMessage();
-                        err.println("jvit: " + (msg.startsWith(files.get(i).toString()) ? msg : files.get(i) + ": " + msg));
-                        failures++;
+                        for (int i = 0; i < ok.size(); i++) print(ok.get(i), res.get(i));
+                        System.out.flush();
                     }
+                    done += ok.size() + b.errors().size();
+                    progress.update(done);
                 }
-                if (!ok.isEmpty()) {
-                    if (ok.size() < end - start) px = java.util.Arrays.copyOf(px, ok.size() * per);
-                    List<List<ImageClassifier.Prediction>> res = vit.rank(vit.logits(px, ok.size(), images.size()), ok.size(), top);
-                    progress.clear();
-                    for (int i = 0; i < ok.size(); i++) print(ok.get(i), res.get(i));
-                    System.out.flush();
-                }
-                progress.update(end);
             }
             progress.clear();
         }

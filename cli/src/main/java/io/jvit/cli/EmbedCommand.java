@@ -70,27 +70,18 @@ public final class EmbedCommand implements Callable<Integer> {
         List<float[]> rows = new ArrayList<>();
         try (ImageClassifier vit = model.open()) {
             ImagePipeline images = ImagePipeline.of(vit, prep == null ? new ImagePipeline.Options() : prep);
-            int per = images.pixelsPerImage(), d = vit.config().width();
-            List<Path> files = in.files();
-            for (int s = 0; s < files.size(); s += batch) {
-                int e = Math.min(files.size(), s + batch);
-                float[] px = new float[(e - s) * per];
-                List<Path> ok = new ArrayList<>();
-                for (int i = s; i < e; i++) {
-                    try {
-                        images.load(files.get(i), px, ok.size() * per);
-                        ok.add(files.get(i));
-                    } catch (IOException ex) {
-                        String msg = ex.getMessage();
-                        System.err.println("jvit: " + (msg.startsWith(files.get(i).toString()) ? msg : files.get(i) + ": " + msg));
-                        failures++;
-                    }
+            int d = vit.config().width();
+            try (ImagePipeline.Batches batches = images.batches(in.files(), batch, model.threads)) {
+                while (batches.hasNext()) {
+                    ImagePipeline.Batch b = batches.next();
+                    for (String e : b.errors()) System.err.println("jvit: " + e);
+                    failures += b.errors().size();
+                    List<Path> ok = b.ok();
+                    if (ok.isEmpty()) continue;
+                    float[] f = vit.embed(b.pixels(), ok.size(), pool == Pooling.cls ? VisionTransformer.Pool.CLS : VisionTransformer.Pool.MEAN);
+                    for (int i = 0; i < ok.size(); i++) rows.add(java.util.Arrays.copyOfRange(f, i * d, (i + 1) * d));
+                    done.addAll(ok);
                 }
-                if (ok.isEmpty()) continue;
-                float[] f = vit.embed(java.util.Arrays.copyOf(px, ok.size() * per), ok.size(),
-                        pool == Pooling.cls ? VisionTransformer.Pool.CLS : VisionTransformer.Pool.MEAN);
-                for (int i = 0; i < ok.size(); i++) rows.add(java.util.Arrays.copyOfRange(f, i * d, (i + 1) * d));
-                done.addAll(ok);
             }
             if (!done.isEmpty()) write(npy, done, rows, d);
         }

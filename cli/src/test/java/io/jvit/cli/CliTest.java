@@ -88,6 +88,29 @@ class CliTest {
         assertTrue(errs.get(0).startsWith("jvit: ") && errs.get(0).contains("broken.png"), r.err());
     }
 
+    /** Images decode on several threads, a batch ahead: results and failures still come in the files' order. */
+    @Test
+    void batchesKeepTheFilesOrderAndReportEachFailure() throws Exception {
+        Path bad1 = Files.writeString(tmp.resolve("bad1.png"), "not a png"), bad2 = Files.writeString(tmp.resolve("bad2.jpg"), "");
+        Path s = root().resolve("samples");
+        String[] order = {s.resolve("3-dress.png").toString(), bad1.toString(), s.resolve("0-tshirt-top.png").toString(),
+                s.resolve("9-ankle-boot.png").toString(), bad2.toString(), s.resolve("5-sandal.png").toString(), s.resolve("1-trouser.png").toString()};
+        List<String> args = new java.util.ArrayList<>(List.of("classify", "--model", model(), "--json", "--top", "1", "--batch", "3"));
+        args.addAll(List.of(order));
+        Run r = run(args.toArray(new String[0]));
+        assertEquals(Exit.SOME_INPUTS_FAILED, r.code(), r.err());
+        ObjectMapper json = new ObjectMapper();
+        List<String> files = new java.util.ArrayList<>();
+        for (String line : r.out().lines().toList()) files.add(Path.of(json.readTree(line).get("file").asText()).getFileName().toString());
+        assertEquals(List.of("3-dress.png", "0-tshirt-top.png", "9-ankle-boot.png", "5-sandal.png", "1-trouser.png"), files);
+        List<String> errs = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(2, errs.size(), r.err());
+        assertTrue(errs.get(0).contains("bad1.png") && errs.get(1).contains("bad2.jpg"), r.err());
+        Run t1 = run("classify", "--model", model(), "--threads", "1", "--batch", "2", s.toString());
+        assertEquals(0, t1.code(), t1.err());
+        assertEquals(60, t1.out().lines().count(), "10 images x (name + 5 classes)");
+    }
+
     @Test
     void badModelIsOneLineExitThree() throws Exception {
         Path junk = Files.writeString(tmp.resolve("junk.safetensors"), "garbage garbage garbage");
