@@ -15,10 +15,12 @@ import java.io.OutputStream;
 import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -66,12 +68,10 @@ public final class EmbedCommand implements Callable<Integer> {
         for (Inputs.Missing m : in.missing()) System.err.println("jvit: " + m.path() + ": " + m.reason());
         if (in.files().isEmpty()) throw new CliException(Exit.IO, "no images to embed");
         int failures = in.missing().size();
-        List<Path> done = new ArrayList<>();
-        List<float[]> rows = new ArrayList<>();
         try (ImageClassifier vit = model.open()) {
             ImagePipeline images = ImagePipeline.of(vit, prep == null ? new ImagePipeline.Options() : prep);
             int d = vit.config().width();
-            try (ImagePipeline.Batches batches = images.batches(in.files(), batch, model.threads)) {
+            try (Sink sink = new Sink(npy, d); ImagePipeline.Batches batches = images.batches(in.files(), batch, model.threads)) {
                 while (batches.hasNext()) {
                     ImagePipeline.Batch b = batches.next();
                     for (String e : b.errors()) System.err.println("jvit: " + e);
@@ -79,53 +79,118 @@ public final class EmbedCommand implements Callable<Integer> {
                     List<Path> ok = b.ok();
                     if (ok.isEmpty()) continue;
                     float[] f = vit.embed(b.pixels(), ok.size(), pool == Pooling.cls ? VisionTransformer.Pool.CLS : VisionTransformer.Pool.MEAN);
-                    for (int i = 0; i < ok.size(); i++) rows.add(java.util.Arrays.copyOfRange(f, i * d, (i + 1) * d));
-                    done.addAll(ok);
+                    for (int i = 0; i < ok.size(); i++) sink.add(ok.get(i), f, i * d);
                 }
+                sink.finish();
             }
-            if (!done.isEmpty()) write(npy, done, rows, d);
         }
         return failures > 0 ? Exit.SOME_INPUTS_FAILED : Exit.OK;
     }
 
-    private void write(boolean npy, List<Path> files, List<float[]> rows, int d) throws IOException {
-        if (out == null) {
-            for (int i = 0; i < files.size(); i++) System.out.println(jsonLine(files.get(i), rows.get(i)));
-            return;
+    /**
+     * Where the embeddings go, one at a time as they are computed (memory does not grow with the number of images):
+     * stdout, or a temporary file beside --out moved into place by {@link #finish} once everything is written (no
+     * file at all when no image could be embedded). A .npy file's header is written wide enough for any row count
+     * and rewritten with the real one at the end; the file names go to FILE.npy.txt.
+     */
+    private final class Sink implements AutoCloseable {
+        private final boolean npy;
+        private final int d;
+        private final Path tmp;
+        private final OutputStream os;
+        private final ByteBuffer row;
+        private final StringBuilder names = new StringBuilder();
+        private int rows;
+        private boolean finished;
+
+        Sink(boolean npy, int d) {
+            this.npy = npy;
+            this.d = d;
+            this.row = ByteBuffer.allocate(d * 4).order(ByteOrder.LITTLE_ENDIAN);
+            if (out == null) {
+                tmp = null;
+                os = null;
+                return;
+            }
+            Path abs = out.toAbsolutePath();
+            try {
+                tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".part");
+                os = new BufferedOutputStream(Files.newOutputStream(tmp));
+                if (npy) os.write(npyHeader(Integer.MAX_VALUE, d));
+            } catch (IOException e) {
+                throw new CliException(Exit.IO, "cannot write " + out + ": " + e.getMessage());
+            }
         }
-        Path abs = out.toAbsolutePath();
-        Path dir = abs.getParent();
-        Path tmp = Files.createTempFile(dir, "." + abs.getFileName(), ".part");
-        try {
-            try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(tmp))) {
+
+        void add(Path file, float[] features, int off) throws IOException {
+            rows++;
+            if (out == null) {
+                System.out.println(jsonLine(file, features, off, d));
+                return;
+            }
+            try {
                 if (npy) {
-                    os.write(npyHeader(rows.size(), d));
-                    ByteBuffer b = ByteBuffer.allocate(d * 4).order(ByteOrder.LITTLE_ENDIAN);
-                    for (float[] r : rows) {
-                        b.clear();
-                        b.asFloatBuffer().put(r);
-                        os.write(b.array());
-                    }
+                    row.clear();
+                    row.asFloatBuffer().put(features, off, d);
+                    os.write(row.array());
+                    names.append(file).append('\n');
                 } else {
-                    for (int i = 0; i < files.size(); i++) os.write((jsonLine(files.get(i), rows.get(i)) + "\n").getBytes(StandardCharsets.UTF_8));
+                    os.write((jsonLine(file, features, off, d) + "\n").getBytes(StandardCharsets.UTF_8));
                 }
+            } catch (IOException e) {
+                throw new CliException(Exit.IO, "cannot write " + out + ": " + e.getMessage());
             }
-            if (npy) {
-                StringBuilder names = new StringBuilder();
-                for (Path f : files) names.append(f).append('\n');
-                Files.writeString(Path.of(abs + ".txt"), names);
+        }
+
+        void finish() {
+            finished = true;
+            if (out == null) return;
+            try {
+                os.close();
+                if (rows == 0) {
+                    Files.deleteIfExists(tmp);
+                    return;
+                }
+                Path abs = out.toAbsolutePath();
+                if (npy) {
+                    try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                        ByteBuffer h = ByteBuffer.wrap(npyHeader(rows, d, npyHeader(Integer.MAX_VALUE, d).length));
+                        while (h.hasRemaining()) ch.write(h, h.position());
+                    }
+                    Files.writeString(Path.of(abs + ".txt"), names);
+                }
+                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw new CliException(Exit.IO, "cannot write " + out + ": " + e.getMessage());
             }
-            Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            Files.deleteIfExists(tmp);
-            throw new CliException(Exit.IO, "cannot write " + out + ": " + e.getMessage());
+        }
+
+        /** Without {@link #finish} (an error on the way): the temporary file goes. */
+        @Override
+        public void close() {
+            if (out == null || finished && !Files.exists(tmp)) return;
+            try {
+                os.close();
+            } catch (IOException ignored) {
+                // the file is deleted anyway
+            }
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // nothing more to do
+            }
         }
     }
 
     static byte[] npyHeader(int rows, int cols) {
+        return npyHeader(rows, cols, 0);
+    }
+
+    /** The .npy v1.0 header of a rows x cols float32 matrix, padded with spaces to at least {@code length} bytes (then to 64). */
+    static byte[] npyHeader(int rows, int cols, int length) {
         String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + rows + ", " + cols + "), }";
-        int total = 10 + dict.length() + 1;
-        int pad = (64 - total % 64) % 64;
+        int total = Math.max(10 + dict.length() + 1, length);
+        int pad = total - (10 + dict.length() + 1) + (64 - total % 64) % 64;
         String header = dict + " ".repeat(pad) + "\n";
         ByteBuffer b = ByteBuffer.allocate(10 + header.length()).order(ByteOrder.LITTLE_ENDIAN);
         b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
@@ -133,13 +198,13 @@ public final class EmbedCommand implements Callable<Integer> {
         return b.array();
     }
 
-    private static String jsonLine(Path file, float[] v) throws IOException {
+    private static String jsonLine(Path file, float[] v, int off, int n) throws IOException {
         StringWriter w = new StringWriter();
         try (JsonGenerator g = new JsonFactory().createGenerator(w)) {
             g.writeStartObject();
             g.writeStringField("file", file.toString());
             g.writeArrayFieldStart("embedding");
-            for (float x : v) g.writeNumber(x);
+            for (int i = off; i < off + n; i++) g.writeNumber(v[i]);
             g.writeEndArray();
             g.writeEndObject();
         }
