@@ -64,6 +64,8 @@ public final class EmbedCommand implements Callable<Integer> {
         boolean npy = out != null && out.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy");
         if (out != null && Files.exists(out) && !force) throw new CliException(Exit.IO, out + " exists; pass --force to overwrite");
         if (out != null && Files.isDirectory(out)) throw new CliException(Exit.IO, out + " is a directory");
+        if (out != null && !Files.isDirectory(out.toAbsolutePath().getParent()))
+            throw new CliException(Exit.IO, "cannot write " + out + ": no folder " + out.toAbsolutePath().getParent());
         Inputs.Expanded in = Inputs.expand(paths);
         for (Inputs.Missing m : in.missing()) System.err.println("jvit: " + m.path() + ": " + m.reason());
         if (in.files().isEmpty()) throw new CliException(Exit.IO, "no images to embed");
