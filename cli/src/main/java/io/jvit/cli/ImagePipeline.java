@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.concurrent.FutureTask;
 
 /** Image files to model input: decode (Pillow's convert("RGB") semantics), then the model's recipe. */
 final class ImagePipeline {
@@ -120,12 +120,13 @@ final class ImagePipeline {
         private final int batch;
         private final ExecutorService decoders;
         private int submitted;
-        private List<Future<float[]>> pending = new ArrayList<>();
+        private List<FutureTask<float[]>> pending = new ArrayList<>();
 
         private Batches(List<Path> files, int batch, int threads) {
             this.files = files;
             this.batch = batch;
-            this.decoders = Executors.newFixedThreadPool(threads, r -> {
+            // one thread asked for: decode on the caller's thread when the batch is taken, nothing alongside the model
+            this.decoders = threads == 1 ? null : Executors.newFixedThreadPool(threads, r -> {
                 Thread t = new Thread(r, "jvit-decode");
                 t.setDaemon(true);
                 return t;
@@ -137,7 +138,7 @@ final class ImagePipeline {
 
         /** The next batch, waiting for its images; the one after it starts decoding first. */
         Batch next() {
-            List<Future<float[]>> current = pending;
+            List<FutureTask<float[]>> current = pending;
             int start = submitted - current.size();
             submit();
             int per = pixelsPerImage();
@@ -147,6 +148,7 @@ final class ImagePipeline {
             for (int i = 0; i < current.size(); i++) {
                 Path file = files.get(start + i);
                 try {
+                    if (decoders == null) current.get(i).run();
                     System.arraycopy(current.get(i).get(), 0, px, ok.size() * per, per);
                     ok.add(file);
                 } catch (ExecutionException e) {
@@ -181,14 +183,16 @@ final class ImagePipeline {
             pending = new ArrayList<>();
             for (int i = submitted; i < end; i++) {
                 Path file = files.get(i);
-                pending.add(decoders.submit(() -> load(file)));
+                FutureTask<float[]> task = new FutureTask<>(() -> load(file));
+                if (decoders != null) decoders.execute(task);
+                pending.add(task);
             }
             submitted = end;
         }
 
         @Override
         public void close() {
-            decoders.shutdownNow();
+            if (decoders != null) decoders.shutdownNow();
         }
     }
 }
