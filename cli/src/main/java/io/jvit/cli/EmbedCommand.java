@@ -102,13 +102,16 @@ public final class EmbedCommand implements Callable<Integer> {
         private final OutputStream os;
         private final ByteBuffer row;
         private final StringBuilder names = new StringBuilder();
+        /** The .npy header as first written: room for any row count, overwritten in place with the real one. */
+        private final int headerBytes;
         private int rows;
-        private boolean finished;
 
         Sink(boolean npy, int d) {
             this.npy = npy;
             this.d = d;
             this.row = ByteBuffer.allocate(d * 4).order(ByteOrder.LITTLE_ENDIAN);
+            byte[] header = npyHeader(Integer.MAX_VALUE, d);
+            this.headerBytes = header.length;
             if (out == null) {
                 tmp = null;
                 os = null;
@@ -118,7 +121,7 @@ public final class EmbedCommand implements Callable<Integer> {
             try {
                 tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".part");
                 os = new BufferedOutputStream(Files.newOutputStream(tmp));
-                if (npy) os.write(npyHeader(Integer.MAX_VALUE, d));
+                if (npy) os.write(header);
             } catch (IOException e) {
                 throw new CliException(Exit.IO, "cannot write " + out + ": " + e.getMessage());
             }
@@ -145,7 +148,6 @@ public final class EmbedCommand implements Callable<Integer> {
         }
 
         void finish() {
-            finished = true;
             if (out == null) return;
             try {
                 os.close();
@@ -156,7 +158,7 @@ public final class EmbedCommand implements Callable<Integer> {
                 Path abs = out.toAbsolutePath();
                 if (npy) {
                     try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                        ByteBuffer h = ByteBuffer.wrap(npyHeader(rows, d, npyHeader(Integer.MAX_VALUE, d).length));
+                        ByteBuffer h = ByteBuffer.wrap(npyHeader(rows, d, headerBytes));
                         while (h.hasRemaining()) ch.write(h, h.position());
                     }
                     Files.writeString(Path.of(abs + ".txt"), names);
@@ -167,10 +169,10 @@ public final class EmbedCommand implements Callable<Integer> {
             }
         }
 
-        /** Without {@link #finish} (an error on the way): the temporary file goes. */
+        /** The temporary file goes unless {@link #finish} moved it into place (an error on the way). */
         @Override
         public void close() {
-            if (out == null || finished && !Files.exists(tmp)) return;
+            if (out == null) return;
             try {
                 os.close();
             } catch (IOException ignored) {

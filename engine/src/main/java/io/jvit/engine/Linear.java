@@ -143,13 +143,9 @@ public record Linear(int outFeatures, int inFeatures, DType dtype, MemorySegment
                 o -= l.outFeatures;
             }
         }
-        if (transposed) {
-            for (int i = 0; i < n; i++) dst[i] = weight.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, (long) (from + i) * outFeatures + o);
-            return;
-        }
-        long at = (long) o * inFeatures + from;
-        if (dtype == DType.F32) MemorySegment.copy(weight, ValueLayout.JAVA_FLOAT_UNALIGNED, at * 4, dst, 0, n);
-        else for (int i = 0; i < n; i++) dst[i] = weightAt(o, from + i);
+        if (dtype == DType.F32 && !transposed)
+            MemorySegment.copy(weight, ValueLayout.JAVA_FLOAT_UNALIGNED, ((long) o * inFeatures + from) * 4, dst, 0, n);
+        else for (int i = 0; i < n; i++) dst[i] = weightAt(o, from + i);   // widened, dequantized, or down W^T's column
     }
 
     /** W into {@code dst} as out*in F32 values: copied, or widened (dequantized for I8). */
