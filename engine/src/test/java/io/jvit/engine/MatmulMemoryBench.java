@@ -20,7 +20,9 @@ import java.lang.foreign.ValueLayout;
  * {@code touch} (each panel loaded line by line, independent loads, just before its product), {@code raF} (plain,
  * reading the next panel ahead as {@link Matmul} does, during the last 1/F of each panel's row groups: ra1 is the
  * engine's way; {@code raFbias} adds the engine's bias pass), {@code touchEarly} (the next panel loaded after this
- * panel's first row group: still in cache when its turn comes?), {@code raSelfF} (reading ahead this panel, which is in cache: what the extra loads cost) and
+ * panel's first row group: still in cache when its turn comes?), {@code firstN} (each panel's first N row groups
+ * computed together, k-slice by k-slice of -Dslice=64, so that the first pass over the panel, which reads it from
+ * DRAM, has N row groups of work per byte), {@code raSelfF} (reading ahead this panel, which is in cache: what the extra loads cost) and
  * {@code raFarF} (reading ahead a panel half the matrix away: misses that nothing uses). -Dm=rows (default 198);
  * -Djvit.hugePages=false keeps the weights on 4 KB pages. Measured 2026-11-27 (tools/matmul_shapes.txt).
  */
@@ -51,6 +53,20 @@ public final class MatmulMemoryBench {
                     ahead = Matmul.blockRows(a, k, split, m, k0, kb, w.data(), bk, k0 == 0, c, ldc, colOff, ahead, aheadEnd, step);
                 }
                 if (variant.endsWith("bias")) Matmul.finish(c, ldc, 0, m, (long) p * Matmul.NR * 4, w.bias(), Matmul.Epilogue.STORE);
+            }
+            return;
+        }
+        if (variant.startsWith("first")) {   // firstN: each panel's first N row groups together, k-slice by k-slice
+            int groups = Integer.parseInt(variant.substring(5)), slice = Integer.getInteger("slice", 64), r1 = groups * Matmul.MR;
+            for (int p = 0; p < w.panels(); p++) {
+                long colOff = (long) p * Matmul.NR * 4;
+                for (int k0 = 0; k0 < k; k0 += Matmul.KC) {
+                    int kb = Math.min(Matmul.KC, k - k0);
+                    long bk = w.panelOffset(p) + (long) k0 * Matmul.NR * 4;
+                    for (int s = 0; s < kb; s += slice)
+                        Matmul.blockRows(a, k, 0, r1, k0 + s, Math.min(slice, kb - s), w.data(), bk + (long) s * Matmul.NR * 4, k0 == 0 && s == 0, c, ldc, colOff);
+                    Matmul.blockRows(a, k, r1, m, k0, kb, w.data(), bk, k0 == 0, c, ldc, colOff);
+                }
             }
             return;
         }
