@@ -53,27 +53,7 @@ public final class EpilogueBench {
             int weights = w.length;
             long ldc = (long) panels * Matmul.NR;
             System.out.printf("M=%d K=%d N=%d, %d threads, %d weights in turn%n", m, k, n, threads, weights);
-            for (String v : variants) {
-                long t0 = System.nanoTime(), calls = 0;
-                while (System.nanoTime() - t0 < 2_000_000_000L) multiply(pool, a, k, m, w[(int) (calls++ % weights)], c, ldc, v);
-            }
-            double[] sum = new double[variants.length];
-            for (int round = 0; round < rounds; round++) {
-                StringBuilder line = new StringBuilder("round " + round + ":");
-                double first = 0;
-                for (int i = 0; i < variants.length; i++) {
-                    long calls = 0, t0 = System.nanoTime();
-                    while (System.nanoTime() - t0 < 300_000_000L) multiply(pool, a, k, m, w[(int) (calls++ % weights)], c, ldc, variants[i]);
-                    double gflops = calls * 2.0 * m * k * n / (System.nanoTime() - t0);
-                    if (first == 0) first = gflops;
-                    sum[i] += gflops / first;
-                    line.append(String.format("  %s %.1f (x%.3f)", variants[i], gflops, gflops / first));
-                }
-                System.out.println(line);
-            }
-            StringBuilder mean = new StringBuilder("mean ratio to " + variants[0] + ":");
-            for (int i = 0; i < variants.length; i++) mean.append(String.format("  %s x%.3f", variants[i], sum[i] / rounds));
-            System.out.println(mean);
+            MatmulTaskBench.alternate(variants, rounds, 2000, 2.0 * m * k * n, (v, call) -> multiply(pool, a, k, m, w[(int) (call % weights)], c, ldc, v));
         }
     }
 }

@@ -4,6 +4,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
+import static io.jvit.engine.MatmulTaskBench.alternate;
+
 /**
  * Where a one-thread matmul's time goes beyond the micro-kernel: the same multiply-adds with each operand either
  * where the engine meets it (weights streamed from memory, C a fresh [M x N] buffer) or kept hot in L2.
@@ -127,27 +129,7 @@ public final class MatmulMemoryBench {
                 }
             long ldc = (long) panels * Matmul.NR;
             System.out.printf("M=%d K=%d N=%d, 1 thread, %d weights in turn%n", m, k, n, w.length);
-            for (String v : variants) {
-                long t0 = System.nanoTime(), calls = 0;
-                while (System.nanoTime() - t0 < 2_000_000_000L) multiply(a, m, k, w[(int) (calls++ % w.length)], c, ldc, cPanel, v);
-            }
-            double[] sum = new double[variants.length];
-            for (int round = 0; round < rounds; round++) {
-                StringBuilder line = new StringBuilder("round " + round + ":");
-                double first = 0;
-                for (int i = 0; i < variants.length; i++) {
-                    long calls = 0, t0 = System.nanoTime();
-                    while (System.nanoTime() - t0 < 300_000_000L) multiply(a, m, k, w[(int) (calls++ % w.length)], c, ldc, cPanel, variants[i]);
-                    double gflops = calls * 2.0 * m * k * n / (System.nanoTime() - t0);
-                    if (first == 0) first = gflops;
-                    sum[i] += gflops / first;
-                    line.append(String.format("  %s %.1f (x%.3f)", variants[i], gflops, gflops / first));
-                }
-                System.out.println(line);
-            }
-            StringBuilder mean = new StringBuilder("mean ratio to " + variants[0] + ":");
-            for (int i = 0; i < variants.length; i++) mean.append(String.format("  %s x%.3f", variants[i], sum[i] / rounds));
-            System.out.println(mean);
+            alternate(variants, rounds, 2000, 2.0 * m * k * n, (v, call) -> multiply(a, m, k, w[(int) (call % w.length)], c, ldc, cPanel, v));
         }
     }
 }

@@ -51,6 +51,41 @@ public final class MatmulTaskBench {
         });
     }
 
+    /** One timed call of a variant: the {@code call}-th of its run (the benches take their weights in turn by it). */
+    @FunctionalInterface
+    interface Call {
+        void run(String variant, long call);
+    }
+
+    /**
+     * The experiments' common loop: each variant warmed up for {@code warmMs} (the interpreter runs vector code
+     * ~1000x slower), then {@code rounds} rounds of 300 ms per variant, in turn, each printed as GFLOP/s and the
+     * ratio to the round's first variant (a drifting machine hurts all alike), then the mean of those ratios.
+     */
+    static void alternate(String[] variants, int rounds, long warmMs, double flopsPerCall, Call body) {
+        for (String v : variants) {
+            long t0 = System.nanoTime(), calls = 0;
+            while (System.nanoTime() - t0 < warmMs * 1_000_000L) body.run(v, calls++);
+        }
+        double[] sum = new double[variants.length];
+        for (int round = 0; round < rounds; round++) {
+            StringBuilder line = new StringBuilder("round " + round + ":");
+            double first = 0;
+            for (int i = 0; i < variants.length; i++) {
+                long calls = 0, t0 = System.nanoTime();
+                while (System.nanoTime() - t0 < 300_000_000L) body.run(variants[i], calls++);
+                double gflops = calls * flopsPerCall / (System.nanoTime() - t0);
+                if (first == 0) first = gflops;
+                sum[i] += gflops / first;
+                line.append(String.format("  %s %.1f (x%.3f)", variants[i], gflops, gflops / first));
+            }
+            System.out.println(line);
+        }
+        StringBuilder mean = new StringBuilder("mean ratio to " + variants[0] + ":");
+        for (int i = 0; i < variants.length; i++) mean.append(String.format("  %s x%.3f", variants[i], sum[i] / rounds));
+        System.out.println(mean);
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length < 4) {
             System.err.println("usage: MatmulTaskBench K N threads chunk[,chunk...] [rounds]");
@@ -66,23 +101,9 @@ public final class MatmulTaskBench {
             PackedMatrix[] w = weights(arena, k, n);
             int weights = w.length;
             System.out.printf("M=%d K=%d N=%d, %d threads, %d weights streamed from memory in turn%n", m, k, n, threads, weights);
-            for (String cs : chunks) {   // the JIT: the interpreter runs vector code ~1000x slower
-                long t0 = System.nanoTime(), calls = 0;
-                while (System.nanoTime() - t0 < 1_500_000_000L) multiply(pool, a, k, m, w[(int) (calls++ % weights)], c, (long) panels * Matmul.NR, Matmul.padRows(Integer.parseInt(cs)));
-            }
-            for (int round = 0; round < rounds; round++) {
-                StringBuilder line = new StringBuilder("round " + round + ":");
-                double first = 0;
-                for (String cs : chunks) {
-                    int chunk = Matmul.padRows(Integer.parseInt(cs));
-                    long calls = 0, t0 = System.nanoTime();
-                    while (System.nanoTime() - t0 < 300_000_000L) multiply(pool, a, k, m, w[(int) (calls++ % weights)], c, (long) panels * Matmul.NR, chunk);
-                    double gflops = calls * 2.0 * m * k * n / (System.nanoTime() - t0);
-                    if (first == 0) first = gflops;
-                    line.append(String.format("  rows %d: %.0f GFLOP/s (x%.3f)", chunk, gflops, gflops / first));
-                }
-                System.out.println(line);
-            }
+            long ldc = (long) panels * Matmul.NR;
+            alternate(chunks, rounds, 1500, 2.0 * m * k * n,
+                    (cs, call) -> multiply(pool, a, k, m, w[(int) (call % weights)], c, ldc, Matmul.padRows(Integer.parseInt(cs))));
         }
     }
 }
