@@ -211,10 +211,10 @@ public final class Int8Matmul {
         for (int k0 = 0; k0 < k; k0 += kc) {
             int kb = Math.min(kc, k - k0);
             widen(w.data(), (long) panel * k * NR + (long) k0 * NR, kb, w.scales(), colOff, f);
-            // Matmul's kernel on the widened panel; later k-blocks (and the residual) add onto C
-            Matmul.blockRows(a, lda, r0, r1, k0, kb, f, 0, k0 == 0 && epilogue != Matmul.Epilogue.RESIDUAL, c, ldc, colOff);
+            // Matmul's kernel on the widened panel; later k-blocks (and the residual) add onto C; the last finishes each tile
+            Matmul.blockRows(a, lda, r0, r1, k0, kb, f, 0, k0 == 0 && epilogue != Matmul.Epilogue.RESIDUAL,
+                    k0 + kb == k ? w.bias() : null, epilogue, c, ldc, colOff);
         }
-        Matmul.finish(c, ldc, r0, r1, colOff, w.bias(), epilogue);
     }
 
     /** f[k][NR] = q[k][NR] * scale[col]: one panel of int8 weights widened to float. */

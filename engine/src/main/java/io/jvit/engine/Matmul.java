@@ -124,33 +124,35 @@ public final class Matmul {
         long step = Math.min(NR * 4, Math.max(4, (panelBytes / calls / Math.min(k, KC) + 3) & ~3L));
         for (int k0 = 0; k0 < k; k0 += KC) {
             int kb = Math.min(KC, k - k0);
-            // the first k-block overwrites C unless C holds the residual; later ones add onto it
+            // the first k-block overwrites C unless C holds the residual; later ones add onto it; the last finishes
+            // each micro-tile (bias, activation) while it is in L1
             ahead = blockRows(a, lda, r0, r1, k0, kb, w.data(), bOff + (long) k0 * NR * 4, k0 == 0 && epilogue != Epilogue.RESIDUAL,
-                    c, ldc, colOff, ahead, aheadEnd, step);
+                    k0 + kb == k ? w.bias() : null, epilogue, c, ldc, colOff, ahead, aheadEnd, step);
         }
-        finish(c, ldc, r0, r1, colOff, w.bias(), epilogue);
     }
 
     /**
-     * Rows [r0, r1) of one panel over one k-block, MR rows at a time: C = A B ({@code store}) or C += A B.
+     * Rows [r0, r1) of one panel over one k-block, MR rows at a time: C = A B ({@code store}) or C += A B, then,
+     * given the {@code bias} (the last k-block), each micro-tile {@link #finish}ed by {@code epilogue} while it is in L1.
      * The block's B rows start at {@code bk}, NR floats each; A's columns from {@code k0}; C's from byte colOff.
      * The overload below also reads {@code step} bytes per k of b from {@code ahead} on, up to {@code aheadEnd}
      * (ahead < 0, or past the end: this block again, which is in cache), and returns where the next call reads ahead.
      */
-    static void blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk,
-                          boolean store, MemorySegment c, long ldc, long colOff) {
-        blockRows(a, lda, r0, r1, k0, kb, b, bk, store, c, ldc, colOff, -1, -1, 4);
+    static void blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk, boolean store,
+                          MemorySegment bias, Epilogue epilogue, MemorySegment c, long ldc, long colOff) {
+        blockRows(a, lda, r0, r1, k0, kb, b, bk, store, bias, epilogue, c, ldc, colOff, -1, -1, 4);
     }
 
-    /** {@link #blockRows(MemorySegment, long, int, int, int, int, MemorySegment, long, boolean, MemorySegment, long, long)}, reading ahead. */
-    static long blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk,
-                          boolean store, MemorySegment c, long ldc, long colOff, long ahead, long aheadEnd, long step) {
+    /** {@link #blockRows(MemorySegment, long, int, int, int, int, MemorySegment, long, boolean, MemorySegment, Epilogue, MemorySegment, long, long)}, reading ahead. */
+    static long blockRows(MemorySegment a, long lda, int r0, int r1, int k0, int kb, MemorySegment b, long bk, boolean store,
+                          MemorySegment bias, Epilogue epilogue, MemorySegment c, long ldc, long colOff, long ahead, long aheadEnd, long step) {
         for (int r = r0; r < r1; r += MR) {
             long aOff = ((long) r * lda + k0) * 4, cOff = (long) r * ldc * 4 + colOff;
             boolean reads = ahead >= 0 && ahead + kb * step <= aheadEnd;
             long t = reads ? ahead : bk, ts = reads ? step : 4;
             if (store) kernel(a, aOff, lda * 4, b, bk, (long) NR * 4, kb, c, cOff, ldc * 4, t, ts);
             else kernelAccumulate(a, aOff, lda * 4, b, bk, (long) NR * 4, kb, c, cOff, ldc * 4, t, ts);
+            if (bias != null) finish(c, ldc, r, r + MR, colOff, bias, epilogue);
             if (reads) ahead += kb * step;
         }
         return ahead;
@@ -163,7 +165,8 @@ public final class Matmul {
     }
 
     /**
-     * One MR x NR tile of C = A B over k (no bias: see {@link #finish}). Offsets and strides in bytes;
+     * One MR x NR tile of C = A B over k (no bias: see {@link #finish}, which the caller applies to the tile just
+     * stored). Offsets and strides in bytes;
      * B's k-th row of NR floats starts at bOff + k * bStep (NR*4 for a packed panel; attention passes others).
      * Per k it also loads an int of b at tOff + k * tStep, to have that memory in cache when it is needed
      * (see {@link #tile}); tStep 0 reads one int again and again. Those loads change no result: their xor is
@@ -172,7 +175,7 @@ public final class Matmul {
      * The only vector kernel, kept as small as it can be: every vector stays inside it (a vector passed
      * to a method C2 does not inline is boxed on the heap), it has no branch (one first taken late costs
      * a deoptimisation and a recompile), and the bias and activations are separate passes over the tile
-     * while it is in L1. A larger body (the bias add or a residual flag inlined) sometimes made C1's tier-3
+     * while it is in L1. A larger body (the bias added before the stores, a residual flag inlined) made C1's tier-3
      * compile fail ("out of virtual registers"); the method then stayed at tier 2, never reached C2,
      * and ran its vector ops boxed, ~1000x slower, for the rest of the process.
      */
@@ -309,7 +312,7 @@ public final class Matmul {
         }
     }
 
-    /** The epilogue over rows [r0, r1) of one finished panel of C (NR floats from byte colOff): + bias, then the activation. */
+    /** The epilogue over rows [r0, r1) of C's NR floats from byte colOff (a finished micro-tile): + bias, then the activation. */
     static void finish(MemorySegment c, long ldc, int r0, int r1, long colOff, MemorySegment bias, Epilogue epilogue) {
         for (int r = r0; r < r1; r++) {
             long off = (long) r * ldc * 4 + colOff;

@@ -21,11 +21,12 @@ import static io.jvit.engine.MatmulTaskBench.alternate;
  * (real B and C, panel by panel, no read-ahead, no bias), {@code engine} ({@link Matmul#multiply}, STORE),
  * {@code touch} (each panel loaded line by line, independent loads, just before its product), {@code raF} (plain,
  * reading the next panel ahead as {@link Matmul} does, during the last 1/F of each panel's row groups: ra1 is the
- * engine's way; {@code raFbias} adds the engine's bias pass), {@code touchEarly} (the next panel loaded after this
- * panel's first row group: still in cache when its turn comes?), {@code firstN} (each panel's first N row groups
- * computed together, k-slice by k-slice of -Dslice=64, so that the first pass over the panel, which reads it from
- * DRAM, has N row groups of work per byte), {@code raSelfF} (reading ahead this panel, which is in cache: what the extra loads cost) and
- * {@code raFarF} (reading ahead a panel half the matrix away: misses that nothing uses). -Dm=rows (default 198);
+ * engine's way; {@code raFbias} also adds the bias to each micro-tile as the engine does), {@code touchEarly} (the
+ * next panel loaded after this panel's first row group: still in cache when its turn comes?), {@code firstN} (each
+ * panel's first N row groups computed together, k-slice by k-slice of -Dslice=64, so that the first pass over the
+ * panel, which reads it from DRAM, has N row groups of work per byte), {@code raSelfF} (reading ahead this panel,
+ * which is in cache: what the extra loads cost) and {@code raFarF} (reading ahead a panel half the matrix away:
+ * misses that nothing uses). -Dm=rows (default 198);
  * -Djvit.hugePages=false keeps the weights on 4 KB pages. Measured 2026-11-27 (tools/matmul_shapes.txt).
  */
 public final class MatmulMemoryBench {
@@ -51,10 +52,11 @@ public final class MatmulMemoryBench {
                 for (int k0 = 0; k0 < k; k0 += Matmul.KC) {
                     int kb = Math.min(Matmul.KC, k - k0);
                     long bk = w.panelOffset(p) + (long) k0 * Matmul.NR * 4, colOff = (long) p * Matmul.NR * 4;
-                    Matmul.blockRows(a, k, 0, split, k0, kb, w.data(), bk, k0 == 0, c, ldc, colOff);
-                    ahead = Matmul.blockRows(a, k, split, m, k0, kb, w.data(), bk, k0 == 0, c, ldc, colOff, ahead, aheadEnd, step);
+                    MemorySegment bias = k0 + kb == k && variant.endsWith("bias") ? w.bias() : null;
+                    Matmul.blockRows(a, k, 0, split, k0, kb, w.data(), bk, k0 == 0, bias, Matmul.Epilogue.STORE, c, ldc, colOff);
+                    ahead = Matmul.blockRows(a, k, split, m, k0, kb, w.data(), bk, k0 == 0, bias, Matmul.Epilogue.STORE, c, ldc, colOff,
+                            ahead, aheadEnd, step);
                 }
-                if (variant.endsWith("bias")) Matmul.finish(c, ldc, 0, m, (long) p * Matmul.NR * 4, w.bias(), Matmul.Epilogue.STORE);
             }
             return;
         }
@@ -66,8 +68,8 @@ public final class MatmulMemoryBench {
                     int kb = Math.min(Matmul.KC, k - k0);
                     long bk = w.panelOffset(p) + (long) k0 * Matmul.NR * 4;
                     for (int s = 0; s < kb; s += slice)
-                        Matmul.blockRows(a, k, 0, r1, k0 + s, Math.min(slice, kb - s), w.data(), bk + (long) s * Matmul.NR * 4, k0 == 0 && s == 0, c, ldc, colOff);
-                    Matmul.blockRows(a, k, r1, m, k0, kb, w.data(), bk, k0 == 0, c, ldc, colOff);
+                        Matmul.blockRows(a, k, 0, r1, k0 + s, Math.min(slice, kb - s), w.data(), bk + (long) s * Matmul.NR * 4, k0 == 0 && s == 0, null, Matmul.Epilogue.STORE, c, ldc, colOff);
+                    Matmul.blockRows(a, k, r1, m, k0, kb, w.data(), bk, k0 == 0, null, Matmul.Epilogue.STORE, c, ldc, colOff);
                 }
             }
             return;
@@ -77,12 +79,12 @@ public final class MatmulMemoryBench {
             if (k > Matmul.KC) throw new IllegalArgumentException("touchEarly: K <= " + Matmul.KC);
             for (int p = 0; p < w.panels(); p++) {
                 long colOff = (long) p * Matmul.NR * 4;
-                Matmul.blockRows(a, k, 0, Matmul.MR, 0, k, w.data(), w.panelOffset(p), true, c, ldc, colOff);
+                Matmul.blockRows(a, k, 0, Matmul.MR, 0, k, w.data(), w.panelOffset(p), true, null, Matmul.Epilogue.STORE, c, ldc, colOff);
                 int x = 0;
                 if (p + 1 < w.panels())
                     for (long o = w.panelOffset(p + 1), end = o + panelBytes; o < end; o += 64) x ^= w.data().get(ValueLayout.JAVA_INT, o);
                 sink ^= x;
-                Matmul.blockRows(a, k, Matmul.MR, m, 0, k, w.data(), w.panelOffset(p), true, c, ldc, colOff);
+                Matmul.blockRows(a, k, Matmul.MR, m, 0, k, w.data(), w.panelOffset(p), true, null, Matmul.Epilogue.STORE, c, ldc, colOff);
             }
             return;
         }
@@ -93,7 +95,7 @@ public final class MatmulMemoryBench {
                 for (long o = w.panelOffset(p), end = o + panelBytes; o < end; o += 64) x ^= w.data().get(ValueLayout.JAVA_INT, o);
                 sink ^= x;
                 for (int k0 = 0; k0 < k; k0 += Matmul.KC)
-                    Matmul.blockRows(a, k, 0, m, k0, Math.min(Matmul.KC, k - k0), w.data(), w.panelOffset(p) + (long) k0 * Matmul.NR * 4, k0 == 0, c, ldc, (long) p * Matmul.NR * 4);
+                    Matmul.blockRows(a, k, 0, m, k0, Math.min(Matmul.KC, k - k0), w.data(), w.panelOffset(p) + (long) k0 * Matmul.NR * 4, k0 == 0, null, Matmul.Epilogue.STORE, c, ldc, (long) p * Matmul.NR * 4);
             }
             return;
         }
@@ -105,8 +107,8 @@ public final class MatmulMemoryBench {
             for (int k0 = 0; k0 < k; k0 += Matmul.KC) {
                 int kb = Math.min(Matmul.KC, k - k0);
                 long bk = hotB ? 0 : bOff + (long) k0 * Matmul.NR * 4;
-                if (hotC) Matmul.blockRows(a, k, 0, m, k0, kb, w.data(), bk, k0 == 0, cPanel, Matmul.NR, 0);
-                else Matmul.blockRows(a, k, 0, m, k0, kb, w.data(), bk, k0 == 0, c, ldc, (long) p * Matmul.NR * 4);
+                if (hotC) Matmul.blockRows(a, k, 0, m, k0, kb, w.data(), bk, k0 == 0, null, Matmul.Epilogue.STORE, cPanel, Matmul.NR, 0);
+                else Matmul.blockRows(a, k, 0, m, k0, kb, w.data(), bk, k0 == 0, null, Matmul.Epilogue.STORE, c, ldc, (long) p * Matmul.NR * 4);
             }
         }
     }

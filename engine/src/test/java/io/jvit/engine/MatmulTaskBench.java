@@ -45,9 +45,9 @@ public final class MatmulTaskBench {
             long bOff = w.panelOffset(panel), colOff = (long) panel * Matmul.NR * 4;
             for (int k0 = 0; k0 < w.k(); k0 += Matmul.KC) {
                 int kb = Math.min(Matmul.KC, w.k() - k0);
-                Matmul.blockRows(a, lda, r0, r1, k0, kb, w.data(), bOff + (long) k0 * Matmul.NR * 4, k0 == 0, c, ldc, colOff);
+                Matmul.blockRows(a, lda, r0, r1, k0, kb, w.data(), bOff + (long) k0 * Matmul.NR * 4, k0 == 0,
+                        k0 + kb == w.k() ? w.bias() : null, Matmul.Epilogue.STORE, c, ldc, colOff);
             }
-            Matmul.finish(c, ldc, r0, r1, colOff, w.bias(), Matmul.Epilogue.STORE);
         });
     }
 
