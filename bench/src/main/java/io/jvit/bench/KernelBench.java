@@ -19,6 +19,12 @@ import java.util.Map;
 final class KernelBench {
     /** ViT-B/16: M = 197 tokens, (K, N) of qkv, proj, fc1, fc2. */
     static final int[][] MATMUL_SHAPES = {{197, 768, 768}, {197, 768, 2304}, {197, 768, 3072}, {197, 3072, 768}};
+    /**
+     * One panel of ViT-B's K = 768, on one thread: its weights (192 KB) stay in L2 from call to call, so this is the
+     * micro-kernel's own rate, without the read of each panel from L3 or DRAM that the shapes above pay
+     * (tools/matmul_shapes.txt).
+     */
+    static final int[] MATMUL_ONE_PANEL = {197, 768, Matmul.NR};
     static final int[] ATTENTION_TOKENS = {197, 577, 1370, 4096};
     static final int WIDTH = 768, HEADS = 12, HEAD_DIM = 64;
 
@@ -103,6 +109,13 @@ final class KernelBench {
                     print(r);
                 }
             }
+            if (t != 1) continue;   // one panel is too little work to share (0.1 ms a call)
+            int[] s = MATMUL_ONE_PANEL;   // not in the matmul mean below
+            try (KernelCases.Case c = new KernelCases.MatmulCase(s[0], s[1], s[2], t, Matmul.Epilogue.STORE)) {
+                Result r = measure(c, t, 300, 5, 150, probeMs());
+                results.add(r);
+                print(r);
+            }
         }
         for (int t : tcounts) {
             KernelCases.warmAttention(t);
@@ -141,7 +154,8 @@ final class KernelBench {
         }
         if (!json) {
             out.println("matmul epilogues as in the forward pass: qkv, proj and fc2 store (the residual add is in the next LayerNorm), fc1 GELU; M = 197 (padded to "
-                    + Matmul.padRows(197) + " inside; only 197 rows counted).");
+                    + Matmul.padRows(197) + " inside; only 197 rows counted). matmul 197x768x" + Matmul.NR
+                    + ": one panel, its weights staying in L2: the micro-kernel's own rate (the others read theirs from L3 or DRAM).");
             out.println("layernorm: 8 FLOP/element counted; softmax: 20 (exp's polynomial included), rows x n one thread.");
         } else {
             Map<String, Object> j = new LinkedHashMap<>();
