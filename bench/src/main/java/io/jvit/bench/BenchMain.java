@@ -270,12 +270,20 @@ public final class BenchMain implements Callable<Integer> {
                 // short probes read low whenever the host takes a vCPU away for a moment (a 50 ms probe feels it more
                 // than a run of several hundred ms), so their median is no fairer a peak; they show the drift
                 double peak1 = Double.NaN, peakT = Double.NaN, peakAfter = Double.NaN;
-                double[] during = tB == null ? t1[2] : java.util.stream.DoubleStream.concat(
-                        java.util.Arrays.stream(t1[2]), java.util.Arrays.stream(tB[2])).toArray();
+                double[] during = java.util.stream.DoubleStream.concat(java.util.Arrays.stream(t1[2]),
+                        tB == null ? java.util.stream.DoubleStream.empty() : java.util.Arrays.stream(tB[2])).filter(v -> !Double.isNaN(v)).toArray();
                 if (peakMs > 0) {
                     peak1 = PeakFlops.measure(1, peakMs, 3);
                     peakAfter = threads == 1 ? peak1 : PeakFlops.measure(threads, peakMs, 3);
                     peakT = during.length > 0 ? Math.max(peakAfter, Stats.max(during)) : peakAfter;
+                }
+                if (peakMs > 0 && PeakFlops.gaveUp()) {   // a loop left to boxed vectors is no peak: say so, report no shares of it
+                    peak1 = peakAfter = peakT = Double.NaN;
+                    during = new double[0];
+                    r.put("peak_probe_failed", true);
+                    if (!json) out.println("peak FMA: not measured: the probe's loop ran under " + (int) PeakFlops.COMPILED_FLOOR
+                            + " GFLOP/s a thread (not compiled by the JIT, fresh copies included); no shares of the peak in this run");
+                } else if (peakMs > 0) {
                     if (!json) {
                         out.printf("peak FMA (Java Vector API, register-only loop): %.1f GFLOP/s on 1 thread after the timed runs; on %d: %.1f after them",
                                 peak1, threads, peakAfter);

@@ -195,7 +195,12 @@ final class KernelBench {
     private static String peakText(Map<Integer, Double> peak) {
         StringBuilder b = new StringBuilder();
         for (Map.Entry<Integer, Double> e : peak.entrySet())
-            b.append(b.isEmpty() ? "" : ", ").append(String.format("%.1f GFLOP/s on %d thread%s", e.getValue(), e.getKey(), e.getKey() == 1 ? "" : "s"));
+            b.append(b.isEmpty() ? "" : ", ").append(Double.isNaN(e.getValue())
+                    ? String.format("not measured on %d thread%s", e.getKey(), e.getKey() == 1 ? "" : "s")
+                    : String.format("%.1f GFLOP/s on %d thread%s", e.getValue(), e.getKey(), e.getKey() == 1 ? "" : "s"));
+        if (PeakFlops.gaveUp())
+            b.append(" (the probe's loop ran under ").append((int) PeakFlops.COMPILED_FLOOR)
+                    .append(" GFLOP/s a thread: not compiled by the JIT, fresh copies included)");
         return b.toString();
     }
 

@@ -130,6 +130,29 @@ class BenchMainTest {
         assertTrue(r.out().contains("batch-2 images/s"), r.out());
     }
 
+    /** A peak probe whose loop the JIT left uncompiled reports no peak and no shares of it, rather than nonsense. */
+    @Test
+    void aPeakProbeLeftUncompiledIsReportedAsSuch() throws Exception {
+        PeakFlops.Loop stuck = (iters, seed) -> {   // ~100 ns an iteration: a few GFLOP/s, as boxed vectors run
+            java.util.concurrent.locks.LockSupport.parkNanos(iters * 100L);
+            return seed;
+        };
+        try {
+            PeakFlops.useLoop(stuck, () -> stuck);
+            Run text = bench(quick("--peak-ms", "100"));
+            assertEquals(0, text.code(), text.err());
+            assertTrue(text.out().contains("peak FMA: not measured"), text.out());
+            assertFalse(text.out().contains("% of the"), text.out());
+            Run json = bench(quick("--peak-ms", "100", "--json"));
+            JsonNode j = new ObjectMapper().readTree(json.out());
+            assertTrue(j.get("peak_probe_failed").asBoolean(), json.out());
+            assertTrue(j.get("pct_of_peak").isNull(), json.out());
+            assertTrue(j.get("peak_gflops").isNull(), json.out());
+        } finally {
+            PeakFlops.useLoop(PeakLoop::kernel, PeakFlops::freshCopy);
+        }
+    }
+
     @Test
     void oneRunPerTurnReportsNoSteadyState() throws Exception {
         Run r = bench(quick("--json", "--burst", "1"));
