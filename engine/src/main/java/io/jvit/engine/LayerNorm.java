@@ -77,54 +77,108 @@ public final class LayerNorm {
         }
     }
 
-    /** LayerNorm of rows [r0, r1); with {@code res} non-null, x += res first (same pass as the mean). */
+    /**
+     * LayerNorm of rows [r0, r1); with {@code res} non-null, x += res first (same pass as the mean). Each pass over a
+     * row is a helper of its own that returns a float: with two accumulators per pass (one would chain every add on
+     * the last) the whole row in one method grew past what C2 inlines, and a warm pass then boxed vectors
+     * (WarmForwardAllocationTest); no vector crosses these calls, so inlined or not they stay in registers.
+     */
     private static void rows(MemorySegment x, MemorySegment res, long ldx, MemorySegment y, long ldy, int r0, int r1, int d,
                              MemorySegment gamma, MemorySegment beta, float eps) {
-        int vd = d - d % LANES;
         for (int r = r0; r < r1; r++) {
             long xo = (long) r * ldx * 4, yo = (long) r * ldy * 4;
-            FloatVector acc = FloatVector.zero(VectorMath.F);
-            int i = 0;
-            if (res != null) {
-                for (; i < vd; i += LANES) {
-                    FloatVector v = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE)
-                            .add(FloatVector.fromMemorySegment(VectorMath.F, res, xo + i * 4L, NATIVE));
-                    v.intoMemorySegment(x, xo + i * 4L, NATIVE);
-                    acc = acc.add(v);
-                }
-                for (; i < d; i++)
-                    x.set(JAVA_FLOAT_UNALIGNED, xo + i * 4L, x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) + res.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L));
-                i = vd;
-            } else {
-                for (; i < vd; i += LANES) acc = acc.add(FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE));
-            }
-            float sum = VectorMath.sumLanes(acc);
-            for (; i < d; i++) sum += x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L);
-            float mean = sum / d;
-            FloatVector vm = FloatVector.broadcast(VectorMath.F, mean);
-            acc = FloatVector.zero(VectorMath.F);
-            for (i = 0; i < vd; i += LANES) {
-                FloatVector c = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE).sub(vm);
-                acc = c.fma(c, acc);
-            }
-            float sq = VectorMath.sumLanes(acc);
-            for (; i < d; i++) {
-                float c = x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) - mean;
-                sq += c * c;
-            }
-            float rstd = (float) (1.0 / Math.sqrt(sq / d + (double) eps));
-            FloatVector vr = FloatVector.broadcast(VectorMath.F, rstd);
-            for (i = 0; i < vd; i += LANES) {
-                FloatVector c = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE).sub(vm).mul(vr);
-                FloatVector g = FloatVector.fromMemorySegment(VectorMath.F, gamma, i * 4L, NATIVE);
-                FloatVector b = FloatVector.fromMemorySegment(VectorMath.F, beta, i * 4L, NATIVE);
-                c.fma(g, b).intoMemorySegment(y, yo + i * 4L, NATIVE);
-            }
-            for (; i < d; i++) {
-                float c = (x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) - mean) * rstd;
-                y.set(JAVA_FLOAT_UNALIGNED, yo + i * 4L,
-                        c * gamma.get(JAVA_FLOAT_UNALIGNED, i * 4L) + beta.get(JAVA_FLOAT_UNALIGNED, i * 4L));
-            }
+            float mean = (res == null ? sum(x, xo, d) : addSum(x, res, xo, d)) / d;
+            float rstd = (float) (1.0 / Math.sqrt(squaredDeviations(x, xo, d, mean) / d + (double) eps));
+            normalise(x, xo, y, yo, d, mean, rstd, gamma, beta);
+        }
+    }
+
+    /** The sum of a row's d floats. */
+    private static float sum(MemorySegment x, long xo, int d) {
+        FloatVector a = FloatVector.zero(VectorMath.F), b = a;
+        int i = 0;
+        for (; i + 2 * LANES <= d; i += 2 * LANES) {
+            a = a.add(FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE));
+            b = b.add(FloatVector.fromMemorySegment(VectorMath.F, x, xo + (i + LANES) * 4L, NATIVE));
+        }
+        if (i + LANES <= d) {
+            a = a.add(FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE));
+            i += LANES;
+        }
+        float sum = VectorMath.sumLanes(a.add(b));
+        for (; i < d; i++) sum += x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L);
+        return sum;
+    }
+
+    /** x += res over a row's d floats; returns the new row's sum. */
+    private static float addSum(MemorySegment x, MemorySegment res, long xo, int d) {
+        FloatVector a = FloatVector.zero(VectorMath.F), b = a;
+        int i = 0;
+        for (; i + 2 * LANES <= d; i += 2 * LANES) {
+            FloatVector v = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE)
+                    .add(FloatVector.fromMemorySegment(VectorMath.F, res, xo + i * 4L, NATIVE));
+            FloatVector u = FloatVector.fromMemorySegment(VectorMath.F, x, xo + (i + LANES) * 4L, NATIVE)
+                    .add(FloatVector.fromMemorySegment(VectorMath.F, res, xo + (i + LANES) * 4L, NATIVE));
+            v.intoMemorySegment(x, xo + i * 4L, NATIVE);
+            u.intoMemorySegment(x, xo + (i + LANES) * 4L, NATIVE);
+            a = a.add(v);
+            b = b.add(u);
+        }
+        if (i + LANES <= d) {
+            FloatVector v = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE)
+                    .add(FloatVector.fromMemorySegment(VectorMath.F, res, xo + i * 4L, NATIVE));
+            v.intoMemorySegment(x, xo + i * 4L, NATIVE);
+            a = a.add(v);
+            i += LANES;
+        }
+        float sum = VectorMath.sumLanes(a.add(b));
+        for (; i < d; i++) {
+            float v = x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) + res.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L);
+            x.set(JAVA_FLOAT_UNALIGNED, xo + i * 4L, v);
+            sum += v;
+        }
+        return sum;
+    }
+
+    /** The sum of (x - mean)^2 over a row's d floats. */
+    private static float squaredDeviations(MemorySegment x, long xo, int d, float mean) {
+        FloatVector vm = FloatVector.broadcast(VectorMath.F, mean);
+        FloatVector a = FloatVector.zero(VectorMath.F), b = a;
+        int i = 0;
+        for (; i + 2 * LANES <= d; i += 2 * LANES) {
+            FloatVector c = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE).sub(vm);
+            FloatVector e = FloatVector.fromMemorySegment(VectorMath.F, x, xo + (i + LANES) * 4L, NATIVE).sub(vm);
+            a = c.fma(c, a);
+            b = e.fma(e, b);
+        }
+        if (i + LANES <= d) {
+            FloatVector c = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE).sub(vm);
+            a = c.fma(c, a);
+            i += LANES;
+        }
+        float sq = VectorMath.sumLanes(a.add(b));
+        for (; i < d; i++) {
+            float c = x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) - mean;
+            sq += c * c;
+        }
+        return sq;
+    }
+
+    /** y = (x - mean) * rstd * gamma + beta over a row's d floats. */
+    private static void normalise(MemorySegment x, long xo, MemorySegment y, long yo, int d, float mean, float rstd,
+                                  MemorySegment gamma, MemorySegment beta) {
+        FloatVector vm = FloatVector.broadcast(VectorMath.F, mean), vr = FloatVector.broadcast(VectorMath.F, rstd);
+        int vd = d - d % LANES, i = 0;
+        for (; i < vd; i += LANES) {
+            FloatVector c = FloatVector.fromMemorySegment(VectorMath.F, x, xo + i * 4L, NATIVE).sub(vm).mul(vr);
+            FloatVector g = FloatVector.fromMemorySegment(VectorMath.F, gamma, i * 4L, NATIVE);
+            FloatVector b = FloatVector.fromMemorySegment(VectorMath.F, beta, i * 4L, NATIVE);
+            c.fma(g, b).intoMemorySegment(y, yo + i * 4L, NATIVE);
+        }
+        for (; i < d; i++) {
+            float c = (x.get(JAVA_FLOAT_UNALIGNED, xo + i * 4L) - mean) * rstd;
+            y.set(JAVA_FLOAT_UNALIGNED, yo + i * 4L,
+                    c * gamma.get(JAVA_FLOAT_UNALIGNED, i * 4L) + beta.get(JAVA_FLOAT_UNALIGNED, i * 4L));
         }
     }
 }
