@@ -254,14 +254,10 @@ public final class Attention implements AutoCloseable {
     }
 
     /**
-     * Online-softmax update of one score row: P = 2^(S*scale - m_new) in place, running max and sum
-     * updated; returns 2^(m_old - m_new), the factor for the row's output so far. (Kept out of
-     * {@link #block}, as are all vector helpers, so C2 inlines them and no vector is boxed.)
-     */
-    /**
      * The largest of a score row's nk values. kCols is nk rounded up to whole vectors: that padding is set to -1e30
      * first, so that its exponentials vanish (P V reads only the nk real columns). Two running maxima: one would
-     * chain every compare on the last.
+     * chain every compare on the last. (Kept out of {@link #block}, as are all vector helpers, and returning a float:
+     * no vector crosses a call, so none is boxed whatever C2 inlines.)
      */
     private static float rowMax(MemorySegment s, long so, int nk, int kCols) {
         for (int j = nk; j < kCols; j++) s.set(JAVA_FLOAT_UNALIGNED, so + j * 4L, -1e30f);
