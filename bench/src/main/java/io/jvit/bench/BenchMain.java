@@ -278,8 +278,6 @@ public final class BenchMain implements Callable<Integer> {
                     peakT = during.length > 0 ? Math.max(peakAfter, Stats.max(during)) : peakAfter;
                 }
                 if (peakMs > 0 && PeakFlops.gaveUp()) {   // a loop left to boxed vectors is no peak: say so, report no shares of it
-                    peak1 = peakAfter = peakT = Double.NaN;
-                    during = new double[0];
                     r.put("peak_probe_failed", true);
                     if (!json) out.println("peak FMA: not measured: the probe's loop ran under " + (int) PeakFlops.COMPILED_FLOOR
                             + " GFLOP/s a thread (not compiled by the JIT, fresh copies included); no shares of the peak in this run");
