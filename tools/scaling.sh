@@ -12,8 +12,11 @@
 #      SCALING_MODELS  which models, in order (default "b ti s")
 #      SCALING_GAP_MS  pause between timed runs (default 20)
 #      SCALING_JAVA_OPTS  extra JVM flags for every cell, e.g. -Djvit.ort.spin=0 (ONNX Runtime's workers do not spin)
+#      SCALING_NO_KERNELS  set: skip the 1-thread kernel table at the end
 # Writes OUT/scaling.jsonl (one `jvit bench --json` object per cell, plus "host"), OUT/scaling.md
-# (a table) and OUT/log.txt. A cell that fails or times out is logged and skipped.
+# (a table), OUT/profile.txt (ViT-B's stages at the most threads), OUT/kernels.txt (`jvit bench --kernels
+# --threads 1`: each kernel's share of that machine's peak, the one-panel matmul row the micro-kernel's own)
+# and OUT/log.txt. A cell that fails or times out is logged and skipped.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -113,5 +116,11 @@ if [ -f "$st" ] && [ -z "${SCALING_NO_PROFILE:-}" ]; then
   log "profile ${NAME[b]} threads $t"
   timeout 90 "$JAVA" "${JVM[@]}" -cp "$CP" io.jvit.bench.BenchMain --model "$st" --threads "$t" --batch "$t" --runs 10 \
     --batch-runs 2 --warmup 2 --warmup-ms 1500 --profile >"$OUT/profile.txt" 2>>"$LOG" || log "profile failed"
+fi
+# the kernels alone on one thread: whether the micro-kernel itself reaches this machine's peak (jvit was only even
+# with ONNX Runtime at 1-2 threads on a 16-vCPU Xeon, ahead of it at 1-2 threads here)
+if [ -z "${SCALING_NO_KERNELS:-}" ]; then
+  log "kernels, 1 thread"
+  timeout 120 "$JAVA" "${JVM[@]}" -cp "$CP" io.jvit.bench.BenchMain --kernels --threads 1 >"$OUT/kernels.txt" 2>>"$LOG" || log "kernels failed"
 fi
 log done
