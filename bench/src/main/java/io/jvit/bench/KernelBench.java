@@ -48,20 +48,11 @@ final class KernelBench {
 
     /**
      * Median and best GFLOP/s of a case: warm-up for {@code warmMs}, then {@code samples} samples of >= {@code sampleMs}.
-     * probes: the short peak probe's reading before each sample (empty without one).
+     * probes: the short peak probe's reading before each sample (empty without one); pctOfPeak: the median's share of
+     * the run's peak at its thread count ({@link Peaks#share}; NaN until then, or without a peak).
      */
-    record Sample(String name, int threads, double median, double best, double msPerCall, double gbps, long heapPerCall, double[] probes) {}
-
-    /** A sample and its share of the run's peak at its thread count (NaN without a peak). */
-    record Result(Sample s, double pctOfPeak) {
-        String name() { return s.name(); }
-        int threads() { return s.threads(); }
-        double median() { return s.median(); }
-        double best() { return s.best(); }
-        double msPerCall() { return s.msPerCall(); }
-        double gbps() { return s.gbps(); }
-        long heapPerCall() { return s.heapPerCall(); }
-    }
+    record Result(String name, int threads, double median, double best, double msPerCall, double gbps, long heapPerCall,
+                  double[] probes, double pctOfPeak) {}
 
     /** The peak per thread count: the highest probe reading so far, and the lowest (how far the host drifted). */
     static final class Peaks {
@@ -78,14 +69,15 @@ final class KernelBench {
 
         double lowest(int threads) { return range.containsKey(threads) ? range.get(threads)[0] : Double.NaN; }
 
-        /** Adds the sample's probes, then: its median's share of the peak, in percent. */
-        Result share(Sample s) {
-            for (double p : s.probes()) add(s.threads(), p);
-            return new Result(s, 100 * s.median() / peak(s.threads()));
+        /** Adds the result's probes, then: the result with its median's share of the peak, in percent. */
+        Result share(Result r) {
+            for (double p : r.probes()) add(r.threads(), p);
+            return new Result(r.name(), r.threads(), r.median(), r.best(), r.msPerCall(), r.gbps(), r.heapPerCall(), r.probes(),
+                    100 * r.median() / peak(r.threads()));
         }
     }
 
-    static Sample measure(KernelCases.Case c, int threads, int warmMs, int samples, int sampleMs, int probeMs) {
+    static Result measure(KernelCases.Case c, int threads, int warmMs, int samples, int sampleMs, int probeMs) {
         KernelCases.warm(c, 10, warmMs, 10_000);
         long end = System.nanoTime() + warmMs * 1_000_000L;
         int calls = 0;
@@ -119,7 +111,7 @@ final class KernelBench {
         double gbps = c.bytes() > 0 ? c.bytes() / (Stats.median(msc) * 1e6) : Double.NaN;
         // a compiled kernel allocates nothing: heap bytes per call (caller and pool workers) after the timing
         long heap = new Stats.Allocation("jvit-worker").perCall(c::run, Math.max(1, Math.min(reps, 20)));
-        return new Sample(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps, heap, probes);
+        return new Result(c.name(), threads, med, Stats.max(g), Stats.median(msc), gbps, heap, probes, Double.NaN);
     }
 
     /** Length of the peak probe before each sample: a fifth of --peak-ms, at least 50 ms (0: no probe). */
@@ -245,7 +237,7 @@ final class KernelBench {
     private static String peakRange(Peaks peaks, List<Integer> tcounts) {
         StringBuilder b = new StringBuilder();
         for (int t : tcounts)
-            b.append(b.isEmpty() ? "" : "; ").append(String.format("%d thread%s: peak %.1f, lowest short probe %.1f", t, t == 1 ? "" : "s", peaks.peak(t), peaks.lowest(t)));
+            b.append(b.isEmpty() ? "" : "; ").append(String.format("%d thread%s: peak %.1f, lowest probe %.1f", t, t == 1 ? "" : "s", peaks.peak(t), peaks.lowest(t)));
         return b.toString();
     }
 

@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class KernelBenchTest {
-    private static KernelBench.Sample sample(int threads, double median, double... probes) {
-        return new KernelBench.Sample("k", threads, median, median, 1, Double.NaN, 0, probes);
+    private static KernelBench.Result sample(int threads, double median, double... probes) {
+        return new KernelBench.Result("k", threads, median, median, 1, Double.NaN, 0, probes, Double.NaN);
     }
 
     @Test
