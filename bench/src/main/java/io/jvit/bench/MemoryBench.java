@@ -148,7 +148,10 @@ final class MemoryBench {
             }
             j.put("model", vit.modelPath().toString());
             j.put("packed_weight_bytes", engine.packedWeightBytes());
-            if (!json) out.printf("(activations: VisionTransformer.activationBytes(); native: all off-heap memory by NMT, packed weights %s included)%n",
+            // NMT sees Arena allocations only: the 2 MB-page mappings (HugePages) of packed weights and large activation
+            // buffers are in RSS, not in NMT's total (with -Djvit.hugePages=false they come from the Arena and are)
+            if (!json) out.printf("(activations: VisionTransformer.activationBytes(); native: off-heap memory by NMT, which does not see what is"
+                            + " mapped on 2 MB pages: the packed weights, %s, and activation buffers from 2 MB up; RSS holds them)%n",
                     Stats.mb(engine.packedWeightBytes()));
         }
         j.put("sizes", rows);
