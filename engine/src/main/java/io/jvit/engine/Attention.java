@@ -131,13 +131,38 @@ public final class Attention implements AutoCloseable {
         }
         int qBlocks = (queries + qb - 1) / qb, items = images * heads * qBlocks;
         for (int w = 0; w < workers; w++) held[16 * w] = -1;
-        WorkerPool.ItemBody body = (w, i) -> item(w, i, qBlocks, q, ldqq, queries, qkv, ldq, out, ldo, tokens, width);
         if (pool == null) {
-            for (int i = 0; i < items; i++) body.run(0, i);
+            for (int i = 0; i < items; i++) item(0, i, qBlocks, q, ldqq, queries, qkv, ldq, out, ldo, tokens, width);
             return;
         }
-        // another worker's item pays for packing its head again when two or more are left, or one of a head the thief holds
-        pool.parallelFor(items, body, (thief, i, left) -> left >= (i / qBlocks == held[16 * thief] ? 1 : 2));
+        loopQBlocks = qBlocks;
+        loopQ = q;
+        loopLdqq = ldqq;
+        loopQueries = queries;
+        loopQkv = qkv;
+        loopLdq = ldq;
+        loopOut = out;
+        loopLdo = ldo;
+        loopTokens = tokens;
+        loopWidth = width;
+        try {
+            pool.parallelFor(items, body, rule);
+        } finally {
+            loopQ = loopQkv = loopOut = null;   // no segment kept reachable between calls
+        }
+    }
+
+    // The loop's arguments, for body and rule (made once, so that a warm forward pass allocates nothing for them).
+    private int loopQBlocks, loopQueries, loopTokens, loopWidth;
+    private MemorySegment loopQ, loopQkv, loopOut;
+    private long loopLdqq, loopLdq, loopLdo;
+    private final WorkerPool.ItemBody body = (w, i) ->
+            item(w, i, loopQBlocks, loopQ, loopLdqq, loopQueries, loopQkv, loopLdq, loopOut, loopLdo, loopTokens, loopWidth);
+    private final WorkerPool.StealRule rule = this::worthTaking;
+
+    /** Another worker's item pays for packing its head again when two or more are left, or one of a head the thief holds. */
+    private boolean worthTaking(int thief, int i, int left) {
+        return left >= (i / loopQBlocks == held[16 * thief] ? 1 : 2);
     }
 
     /** Runs item i on worker w, packing its (image, head) first unless the worker holds it already. */

@@ -124,7 +124,12 @@ public final class Int8Matmul {
             if (pool == null || pool.threads() == 1 || tiles == 1) {
                 for (int t = 0; t < tiles; t++) tileW8A32(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks);
             } else {
-                pool.parallelFor(tiles, t -> tileW8A32(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks));
+                Loop loop = LOOP.get();
+                try {
+                    pool.parallelFor(tiles, loop.set(Loop.W8A32, a, lda, null, 0, null, m, w, c, ldc, epilogue, firstPanel, rowChunks));
+                } finally {
+                    loop.clear();
+                }
             }
             return;
         }
@@ -138,8 +143,55 @@ public final class Int8Matmul {
             for (int b = 0; b < blocks; b++) quantizeRows(a, lda, b * MR, w.k(), kp, q, sa);
             for (int t = 0; t < tiles; t++) tileW8A8(q, kp, sa, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks);
         } else {
-            pool.parallelFor(blocks, b -> quantizeRows(a, lda, b * MR, w.k(), kp, q, sa));
-            pool.parallelFor(tiles, t -> tileW8A8(q, kp, sa, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks));
+            Loop loop = LOOP.get();
+            try {
+                pool.parallelFor(blocks, loop.set(Loop.QUANTIZE, a, lda, q, kp, sa, m, w, c, ldc, epilogue, firstPanel, rowChunks));
+                pool.parallelFor(tiles, loop.set(Loop.W8A8, a, lda, q, kp, sa, m, w, c, ldc, epilogue, firstPanel, rowChunks));
+            } finally {
+                loop.clear();
+            }
+        }
+    }
+
+    /** The calling thread's loop body, reused call after call, so that a warm forward pass allocates nothing for it. */
+    private static final ThreadLocal<Loop> LOOP = ThreadLocal.withInitial(Loop::new);
+
+    /** One multiply's parallel loops (quantize A's row blocks; the W8A32 or W8A8 tiles): a lambda's captures, in fields. */
+    private static final class Loop implements WorkerPool.ItemBody {
+        static final int W8A32 = 0, QUANTIZE = 1, W8A8 = 2;
+        private int what, kp, m, firstPanel, rowChunks;
+        private MemorySegment a, q, sa, c;
+        private long lda, ldc;
+        private PackedInt8Matrix w;
+        private Matmul.Epilogue epilogue;
+
+        Loop set(int what, MemorySegment a, long lda, MemorySegment q, int kp, MemorySegment sa, int m, PackedInt8Matrix w,
+                 MemorySegment c, long ldc, Matmul.Epilogue epilogue, int firstPanel, int rowChunks) {
+            this.what = what;
+            this.a = a;
+            this.lda = lda;
+            this.q = q;
+            this.kp = kp;
+            this.sa = sa;
+            this.m = m;
+            this.w = w;
+            this.c = c;
+            this.ldc = ldc;
+            this.epilogue = epilogue;
+            this.firstPanel = firstPanel;
+            this.rowChunks = rowChunks;
+            return this;
+        }
+
+        void clear() { set(W8A32, null, 0, null, 0, null, 0, null, null, 0, null, 0, 0); }   // no segment kept reachable
+
+        @Override
+        public void run(int worker, int i) {
+            switch (what) {
+                case W8A32 -> tileW8A32(a, lda, m, w, c, ldc, epilogue, firstPanel + i / rowChunks, i % rowChunks);
+                case QUANTIZE -> quantizeRows(a, lda, i * MR, w.k(), kp, q, sa);
+                default -> tileW8A8(q, kp, sa, m, w, c, ldc, epilogue, firstPanel + i / rowChunks, i % rowChunks);
+            }
         }
     }
 

@@ -26,26 +26,68 @@ public final class LayerNorm {
         return Math.max(MIN_ROWS_PER_TASK, (rows + 2 * threads - 1) / (2 * threads));
     }
 
-    /** Rows [r0, r1) of one pass. */
-    @FunctionalInterface
-    private interface RowRange {
-        void run(int r0, int r1);
-    }
-
-    /** Runs {@code body} over all rows: on this thread when small, else in tasks on the workers. */
-    private static void forRows(WorkerPool pool, int rows, int d, RowRange body) {
+    /**
+     * Runs one pass over all rows: on this thread when small, else in tasks on the workers. {@code res} null: y = LN(x);
+     * with {@code y} null: x += res alone; both: x += res, then y = LN(x).
+     */
+    private static void forRows(WorkerPool pool, MemorySegment x, MemorySegment res, long ldx, MemorySegment y, long ldy, int rows, int d,
+                                MemorySegment gamma, MemorySegment beta, float eps) {
         int per = rowsPerTask(pool, rows), tasks = (rows + per - 1) / per;
         if (pool == null || tasks == 1 || (long) rows * d < PARALLEL_MIN) {
-            body.run(0, rows);
+            rowRange(x, res, ldx, y, ldy, 0, rows, d, gamma, beta, eps);
             return;
         }
-        pool.parallelFor(tasks, t -> body.run(t * per, Math.min(rows, (t + 1) * per)));
+        Pass pass = PASS.get();
+        pass.set(x, res, ldx, y, ldy, rows, d, gamma, beta, eps, per);
+        try {
+            pool.parallelFor(tasks, pass);
+        } finally {
+            pass.set(null, null, 0, null, 0, 0, 0, null, null, 0, 0);   // no segment kept reachable between calls
+        }
+    }
+
+    private static void rowRange(MemorySegment x, MemorySegment res, long ldx, MemorySegment y, long ldy, int r0, int r1, int d,
+                                 MemorySegment gamma, MemorySegment beta, float eps) {
+        if (y == null) addRows(x, res, ldx, r0, r1, d);
+        else rows(x, res, ldx, y, ldy, r0, r1, d, gamma, beta, eps);
+    }
+
+    /** The calling thread's pass, reused call after call, so that a warm forward pass allocates nothing for it. */
+    private static final ThreadLocal<Pass> PASS = ThreadLocal.withInitial(Pass::new);
+
+    /** One pass's tasks of {@code per} rows as a loop body: what a lambda would capture, in fields set per call. */
+    private static final class Pass implements WorkerPool.ItemBody {
+        private MemorySegment x, res, y, gamma, beta;
+        private long ldx, ldy;
+        private int rows, d, per;
+        private float eps;
+
+        void set(MemorySegment x, MemorySegment res, long ldx, MemorySegment y, long ldy, int rows, int d,
+                 MemorySegment gamma, MemorySegment beta, float eps, int per) {
+            this.x = x;
+            this.res = res;
+            this.ldx = ldx;
+            this.y = y;
+            this.ldy = ldy;
+            this.rows = rows;
+            this.d = d;
+            this.gamma = gamma;
+            this.beta = beta;
+            this.eps = eps;
+            this.per = per;
+        }
+
+        @Override
+        public void run(int worker, int t) {
+            rowRange(x, res, ldx, y, ldy, t * per, Math.min(rows, (t + 1) * per), d, gamma, beta, eps);
+        }
     }
 
     /** Normalises {@code rows} rows of width d; strides in floats. In-place (x == y) is allowed. */
     public static void apply(WorkerPool pool, MemorySegment x, long ldx, MemorySegment y, long ldy, int rows, int d,
                              MemorySegment gamma, MemorySegment beta, float eps) {
-        forRows(pool, rows, d, (r0, r1) -> rows(x, null, ldx, y, ldy, r0, r1, d, gamma, beta, eps));
+        if (y == null) throw new IllegalArgumentException("no output for the LayerNorm");
+        forRows(pool, x, null, ldx, y, ldy, rows, d, gamma, beta, eps);
     }
 
     /**
@@ -56,12 +98,13 @@ public final class LayerNorm {
      */
     public static void addApply(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, MemorySegment y, long ldy, int rows, int d,
                                 MemorySegment gamma, MemorySegment beta, float eps) {
-        forRows(pool, rows, d, (r0, r1) -> rows(x, r, ldx, y, ldy, r0, r1, d, gamma, beta, eps));
+        if (y == null) throw new IllegalArgumentException("no output for the LayerNorm");
+        forRows(pool, x, r, ldx, y, ldy, rows, d, gamma, beta, eps);
     }
 
     /** x += r over {@code rows} rows of width d (the last residual connection, with no LayerNorm after it in the encoder). */
     public static void add(WorkerPool pool, MemorySegment x, MemorySegment r, long ldx, int rows, int d) {
-        forRows(pool, rows, d, (r0, r1) -> addRows(x, r, ldx, r0, r1, d));
+        forRows(pool, x, r, ldx, null, 0, rows, d, null, null, 0f);
     }
 
     private static void addRows(MemorySegment x, MemorySegment r, long ldx, int r0, int r1, int d) {

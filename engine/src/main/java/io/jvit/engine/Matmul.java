@@ -93,7 +93,44 @@ public final class Matmul {
             for (int t = 0; t < tiles; t++) tile(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks * chunk, chunk);
             return;
         }
-        pool.parallelFor(tiles, t -> tile(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks * chunk, chunk));
+        Tiles loop = TILES.get();
+        loop.set(a, lda, m, w, c, ldc, epilogue, firstPanel, rowChunks, chunk);
+        try {
+            pool.parallelFor(tiles, loop);
+        } finally {
+            loop.set(null, 0, 0, null, null, 0, null, 0, 0, 0);   // keeps no segment reachable between calls
+        }
+    }
+
+    /** The calling thread's tile loop, reused call after call, so that a warm forward pass allocates nothing for it. */
+    private static final ThreadLocal<Tiles> TILES = ThreadLocal.withInitial(Tiles::new);
+
+    /** One multiply's (row chunk, panel) tiles as a loop body: what a lambda would capture, in fields set per call. */
+    private static final class Tiles implements WorkerPool.ItemBody {
+        private MemorySegment a, c;
+        private long lda, ldc;
+        private int m, firstPanel, rowChunks, chunk;
+        private PackedMatrix w;
+        private Epilogue epilogue;
+
+        void set(MemorySegment a, long lda, int m, PackedMatrix w, MemorySegment c, long ldc, Epilogue epilogue,
+                 int firstPanel, int rowChunks, int chunk) {
+            this.a = a;
+            this.lda = lda;
+            this.m = m;
+            this.w = w;
+            this.c = c;
+            this.ldc = ldc;
+            this.epilogue = epilogue;
+            this.firstPanel = firstPanel;
+            this.rowChunks = rowChunks;
+            this.chunk = chunk;
+        }
+
+        @Override
+        public void run(int worker, int t) {
+            tile(a, lda, m, w, c, ldc, epilogue, firstPanel + t / rowChunks, t % rowChunks * chunk, chunk);
+        }
     }
 
     /**

@@ -57,6 +57,8 @@ public final class VisionTransformer implements AutoCloseable {
     private final PackedLinear preLogits, head, distillationHead;
     private final long packedBytes;
     private final Map<Integer, MemorySegment> positionsBySize = new HashMap<>();
+    private MemorySegment lastPositions;
+    private int lastPositionsSize;
 
     /** Parts of the forward pass that {@link #kernelNanos()} times when profiling is on. */
     public enum Stage { PATCH_EMBEDDING, LAYER_NORM, QKV_MATMUL, ATTENTION, PROJ_MATMUL, MLP_FC1_GELU, MLP_FC2, HEAD }
@@ -204,12 +206,17 @@ public final class VisionTransformer implements AutoCloseable {
         if (splitBatches && t > 1 && images >= t) {
             // a share of the batch per thread, each run alone: no hand-offs between the ~100 steps of a
             // forward pass, no step too small to split (ViT-Ti's); the weights are read once per share
-            Lane[] lanes = splitLanes();
+            splitLanes();
             positions(imageSize);   // cached before the shares read it concurrently
-            pool.run(w -> {
-                int i0 = (int) ((long) w * images / t), i1 = (int) ((long) (w + 1) * images / t);
-                lanes[w].classify(null, pixels, i0, i1 - i0, imageSize, logits);
-            });
+            splitPixels = pixels;
+            splitLogits = logits;
+            splitImages = images;
+            splitSize = imageSize;
+            try {
+                pool.parallelFor(t, splitShare);   // share i on worker i, as a rule
+            } finally {
+                splitPixels = splitLogits = null;   // the caller's arrays not kept reachable
+            }
         } else {
             shared.classify(pool, pixels, 0, images, imageSize, logits);
         }
@@ -237,6 +244,14 @@ public final class VisionTransformer implements AutoCloseable {
             throw new IllegalArgumentException("expected " + expect + " floats (" + images + " x " + c.channels() + " x "
                     + imageSize + " x " + imageSize + "), got " + pixels.length);
     }
+
+    // a split batch's arguments, for the loop body made once (a warm forward pass allocates nothing for it)
+    private float[] splitPixels, splitLogits;
+    private int splitImages, splitSize;
+    private final WorkerPool.ItemBody splitShare = (worker, share) -> {
+        int t = split.length, i0 = (int) ((long) share * splitImages / t), i1 = (int) ((long) (share + 1) * splitImages / t);
+        split[share].classify(null, splitPixels, i0, i1 - i0, splitSize, splitLogits);
+    };
 
     private Lane[] splitLanes() {
         if (split == null) {
@@ -272,13 +287,19 @@ public final class VisionTransformer implements AutoCloseable {
 
     /** Position embeddings for an input size, resampled and cached off-heap on first use. */
     private MemorySegment positions(int imageSize) {
-        return positionsBySize.computeIfAbsent(imageSize, size -> {
+        // the last size's table first: a pass at any size but the smallest would otherwise box its size for the map
+        MemorySegment last = lastPositions;
+        if (last != null && lastPositionsSize == imageSize) return last;
+        MemorySegment table = positionsBySize.computeIfAbsent(imageSize, size -> {
             int g = config.gridSize(), ng = size / config.patchSize();
             float[] pe = PositionEmbedding.resample(positionEmbedding, config.prefixTokens(), g, ng, config.width());
             MemorySegment s = arena.allocate((long) pe.length * 4 + 64, 64);
             MemorySegment.copy(pe, 0, s, JAVA_FLOAT, 0, pe.length);
             return s;
         });
+        lastPositionsSize = imageSize;
+        lastPositions = table;
+        return table;
     }
 
     /** Bytes of activation buffers currently held (they grow with batch and tokens, linearly). */
@@ -406,6 +427,27 @@ public final class VisionTransformer implements AutoCloseable {
             if (!prefixOnly) LayerNorm.apply(null, prefixIn, dp, prefixIn, dp, images, d, normGamma, normBeta, config.layerNormEps());
         }
 
+        // the patch assembly's arguments, for the loop body made once (a warm forward pass allocates nothing for it)
+        private float[] assemblePixels;
+        private int assembleFirst, assembleSize;
+        private final WorkerPool.ItemBody assemble = (worker, item) -> assemblePatchRow(worker, item, assemblePixels, assembleFirst, assembleSize);
+
+        /** Patch row {@code item} (image item / grid, row item % grid) of the images from {@code first} into patches, one row of ldp floats per patch. */
+        private void assemblePatchRow(int worker, int item, float[] pixels, int first, int imageSize) {
+            ViTConfig c = config;
+            int p = c.patchSize(), grid = imageSize / p, np = grid * grid;
+            long ldp = patchLd();
+            float[] pr = patchRow[worker];   // a patch assembled on the heap, then copied out whole (a segment copy per patch row cost ~50 ns each)
+            int b = item / grid, gy = item % grid;
+            for (int gx = 0; gx < grid; gx++) {
+                int col = 0;
+                for (int ch = 0; ch < c.channels(); ch++)
+                    for (int ky = 0; ky < p; ky++, col += p)
+                        System.arraycopy(pixels, (((first + b) * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p, pr, col, p);
+                MemorySegment.copy(pr, 0, patches, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, (int) ldp);
+            }
+        }
+
         /**
          * Patch embedding and the encoder blocks for images [first, first + images); leaves the residual stream in
          * all.x, or, if {@code prefixOnly}, the final-LayerNorm CLS (and distillation) rows in pre.xn (see
@@ -421,25 +463,21 @@ public final class VisionTransformer implements AutoCloseable {
 
             mark();
             // patch embedding: flatten each patch (c, y, x) into a row, then one matmul with the conv weight
-            int p = c.patchSize(), pd = c.patchDim();
             long ldp = patchLd();
             // rows of ldp floats, zero past pd: the patches' buffer is shared with later stages and holds their values
             if (patchRow[0].length < ldp) for (int i = 0; i < patchRow.length; i++) patchRow[i] = new float[(int) ldp];
-            MemorySegment patchRows = patches;
             // one row of patches per task: serial, this took long enough (~0.3 ms) for the workers to park
-            WorkerPool.ItemBody assemble = (worker, item) -> {
-                float[] pr = patchRow[worker];   // a patch assembled on the heap, then copied out whole (a segment copy per patch row cost ~50 ns each)
-                int b = item / grid, gy = item % grid;
-                for (int gx = 0; gx < grid; gx++) {
-                    int col = 0;
-                    for (int ch = 0; ch < c.channels(); ch++)
-                        for (int ky = 0; ky < p; ky++, col += p)
-                            System.arraycopy(pixels, (((first + b) * c.channels() + ch) * imageSize + gy * p + ky) * imageSize + gx * p, pr, col, p);
-                    MemorySegment.copy(pr, 0, patchRows, JAVA_FLOAT, ((long) (b * np + gy * grid + gx)) * ldp * 4, (int) ldp);
+            if (pool == null) for (int i = 0; i < images * grid; i++) assemblePatchRow(0, i, pixels, first, imageSize);
+            else {
+                assemblePixels = pixels;
+                assembleFirst = first;
+                assembleSize = imageSize;
+                try {
+                    pool.parallelFor(images * grid, assemble);
+                } finally {
+                    assemblePixels = null;   // the caller's image not kept reachable
                 }
-            };
-            if (pool == null) for (int i = 0; i < images * grid; i++) assemble.run(0, i);
-            else pool.parallelFor(images * grid, assemble);
+            }
             patchEmbedding.multiply(pool, patches, ldp, Matmul.padRows(images * np), patchOut, dp, Matmul.Epilogue.STORE);
 
             // tokens: [CLS, (dist), patches] + position embeddings
