@@ -135,10 +135,18 @@ final class KernelBench {
         Map<Integer, List<Double>> matmulByThreads = new LinkedHashMap<>();
         for (int t : tcounts) {
             for (int[] s : MATMUL_SHAPES) {
-                try (KernelCases.Case c = new KernelCases.MatmulCase(s[0], s[1], s[2], t, KernelCases.epilogueFor(s[1], s[2], WIDTH))) {
+                Matmul.Epilogue e = KernelCases.epilogueFor(s[1], s[2], WIDTH);
+                try (KernelCases.Case c = new KernelCases.MatmulCase(s[0], s[1], s[2], t, e)) {
                     Result r = peaks.share(measure(c, t, 300, 5, 150, probeMs()));
                     results.add(r);
                     matmulByThreads.computeIfAbsent(t, k -> new ArrayList<>()).add(r.median());
+                    print(r);
+                }
+                if (e == Matmul.Epilogue.STORE) continue;
+                // the same product without its activation: the matmul alone, and what the fused GELU costs (not in the mean)
+                try (KernelCases.Case c = new KernelCases.MatmulCase(s[0], s[1], s[2], t, Matmul.Epilogue.STORE)) {
+                    Result r = peaks.share(measure(c, t, 300, 5, 150, probeMs()));
+                    results.add(r);
                     print(r);
                 }
             }
@@ -188,7 +196,8 @@ final class KernelBench {
         if (!json) {
             out.println("matmul epilogues as in the forward pass: qkv, proj and fc2 store (the residual add is in the next LayerNorm), fc1 GELU; M = 197 (padded to "
                     + Matmul.padRows(197) + " inside; only 197 rows counted). matmul 197x768x" + Matmul.NR
-                    + ": one panel, its weights staying in L2: the micro-kernel's own rate (the others read theirs from L3 or DRAM).");
+                    + ": one panel, its weights staying in L2: the micro-kernel's own rate (the others read theirs from L3 or DRAM)."
+                    + " fc1's shape also with a plain store: the matmul alone (the GELU's time is the difference; not in the mean).");
             out.println("layernorm: 8 FLOP/element counted; softmax: 20 (exp's polynomial included), rows x n one thread.");
             if (peakMs > 0) out.println("%peak: of the highest probe so far at that thread count (the one at the start, or the short one before a sample);"
                     + " GFLOP/s at the end " + peakRange(peaks, tcounts) + ".");
