@@ -48,8 +48,7 @@ public final class ClassifyCommand implements Callable<Integer> {
         model.validate();
         Inputs.Expanded in = Inputs.expand(paths);
         PrintStream err = System.err;
-        for (Inputs.Missing m : in.missing()) err.println("jvit: " + m.path() + ": " + m.reason());
-        if (in.files().isEmpty()) throw new CliException(Exit.IO, "no images to classify");
+        Inputs.filesOrFail(in, "classify", err);
         int failures = in.missing().size();
         try (ImageClassifier vit = model.open()) {
             ImagePipeline images = ImagePipeline.of(vit, prep == null ? new ImagePipeline.Options() : prep);

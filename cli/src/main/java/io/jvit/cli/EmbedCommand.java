@@ -67,8 +67,7 @@ public final class EmbedCommand implements Callable<Integer> {
         if (out != null && !Files.isDirectory(out.toAbsolutePath().getParent()))
             throw new CliException(Exit.IO, "cannot write " + out + ": no folder " + out.toAbsolutePath().getParent());
         Inputs.Expanded in = Inputs.expand(paths);
-        for (Inputs.Missing m : in.missing()) System.err.println("jvit: " + m.path() + ": " + m.reason());
-        if (in.files().isEmpty()) throw new CliException(Exit.IO, "no images to embed");
+        Inputs.filesOrFail(in, "embed", System.err);
         int failures = in.missing().size();
         try (ImageClassifier vit = model.open()) {
             ImagePipeline images = ImagePipeline.of(vit, prep == null ? new ImagePipeline.Options() : prep);

@@ -50,6 +50,23 @@ public final class Inputs {
         return new Expanded(out, missing);
     }
 
+    /**
+     * The files to run, after naming each path that gave none on stderr (the others still run). When no path gave
+     * any file, one error line (exit 4) that says why instead: the one path's reason, or every path's.
+     */
+    public static List<Path> filesOrFail(Expanded in, String verb, java.io.PrintStream err) {
+        List<Missing> missing = in.missing();
+        if (in.files().isEmpty()) {
+            if (missing.size() == 1) throw new CliException(Exit.IO, missing.get(0).path() + ": " + missing.get(0).reason());
+            StringBuilder why = new StringBuilder("no images to ").append(verb);
+            for (int i = 0; i < missing.size(); i++)
+                why.append(i == 0 ? ": " : "; ").append(missing.get(i).path()).append(" (").append(missing.get(i).reason()).append(')');
+            throw new CliException(Exit.IO, why.toString());
+        }
+        for (Missing m : missing) err.println("jvit: " + m.path() + ": " + m.reason());
+        return in.files();
+    }
+
     private static List<String> sortedExtensions() {
         return IMAGE_EXTENSIONS.stream().sorted().toList();
     }

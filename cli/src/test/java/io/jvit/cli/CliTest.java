@@ -138,6 +138,23 @@ class CliTest {
         Run r = run("classify", "--model", model(), empty.toString());
         assertEquals(Exit.IO, r.code());
         assertTrue(r.err().contains("no images"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+
+    @Test
+    void missingImagesAreOneLineWhenNothingIsLeft() {
+        String gone = tmp.resolve("gone.png").toString(), lost = tmp.resolve("lost.jpg").toString();
+        Run one = run("classify", "--model", model(), gone);
+        assertEquals(Exit.IO, one.code());
+        assertEquals("jvit: " + gone + ": no such file or folder", one.err().strip());
+        Run two = run("embed", "--model", model(), gone, lost);
+        assertEquals(Exit.IO, two.code());
+        assertEquals(1, two.err().strip().lines().count(), two.err());
+        assertTrue(two.err().startsWith("jvit: no images to embed: " + gone + " (no such file or folder); " + lost), two.err());
+        Run some = run("classify", "--model", model(), gone, root().resolve("samples/8-bag.png").toString());
+        assertEquals(Exit.SOME_INPUTS_FAILED, some.code());
+        assertEquals("jvit: " + gone + ": no such file or folder", some.err().strip());
+        assertTrue(some.out().contains("Bag"), some.out());
     }
 
     @Test
