@@ -45,8 +45,9 @@ public final class Main implements Runnable {
         });
         cl.setParameterExceptionHandler((ex, args) -> {
             CommandLine c = ex.getCommandLine();
-            c.getErr().println("jvit: " + ex.getMessage().lines().findFirst().orElse(""));
-            c.getErr().println("Try '" + c.getCommandSpec().qualifiedName() + " --help'.");
+            // one line, the hint included: scripts and people read the first line of stderr
+            c.getErr().println("jvit: " + ex.getMessage().lines().findFirst().orElse("").strip() + " (see '"
+                    + c.getCommandSpec().qualifiedName() + " --help')");
             return Exit.USAGE;
         });
         return cl;

@@ -130,6 +130,13 @@ class CliTest {
         assertEquals(Exit.USAGE, run("classify", "--frobnicate").code());
         assertEquals(Exit.USAGE, run("nosuchcommand").code());
         assertEquals(Exit.USAGE, run().code());
+        // picocli's own errors too: one line, its help hint on it
+        for (String[] args : new String[][] {{"classify", "--frobnicate"}, {"nosuchcommand"}, {}, {"embed", "--pool", "max", "x.png"},
+                {"classify", "--threads", "abc", "x.png"}}) {
+            Run r = run(args);
+            assertEquals(1, r.err().strip().lines().count(), String.join(" ", args) + ": " + r.err());
+            assertTrue(r.err().startsWith("jvit: ") && r.err().strip().endsWith("--help')"), r.err());
+        }
     }
 
     @Test
