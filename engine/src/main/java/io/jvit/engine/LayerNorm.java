@@ -42,7 +42,7 @@ public final class LayerNorm {
         try {
             pool.parallelFor(tasks, pass);
         } finally {
-            pass.set(null, null, 0, null, 0, 0, 0, null, null, 0, 0);   // no segment kept reachable between calls
+            pass.clear();
         }
     }
 
@@ -76,6 +76,8 @@ public final class LayerNorm {
             this.eps = eps;
             this.per = per;
         }
+
+        void clear() { set(null, null, 0, null, 0, 0, 0, null, null, 0, 0); }   // no segment kept reachable between calls
 
         @Override
         public void run(int worker, int t) {

@@ -98,7 +98,7 @@ public final class Matmul {
         try {
             pool.parallelFor(tiles, loop);
         } finally {
-            loop.set(null, 0, 0, null, null, 0, null, 0, 0, 0);   // keeps no segment reachable between calls
+            loop.clear();
         }
     }
 
@@ -126,6 +126,8 @@ public final class Matmul {
             this.rowChunks = rowChunks;
             this.chunk = chunk;
         }
+
+        void clear() { set(null, 0, 0, null, null, 0, null, 0, 0, 0); }   // no segment kept reachable between calls
 
         @Override
         public void run(int worker, int t) {

@@ -206,7 +206,7 @@ public final class VisionTransformer implements AutoCloseable {
         if (splitBatches && t > 1 && images >= t) {
             // a share of the batch per thread, each run alone: no hand-offs between the ~100 steps of a
             // forward pass, no step too small to split (ViT-Ti's); the weights are read once per share
-            splitLanes();
+            makeSplitLanes();
             positions(imageSize);   // cached before the shares read it concurrently
             splitPixels = pixels;
             splitLogits = logits;
@@ -253,13 +253,12 @@ public final class VisionTransformer implements AutoCloseable {
         split[share].classify(null, splitPixels, i0, i1 - i0, splitSize, splitLogits);
     };
 
-    private Lane[] splitLanes() {
-        if (split == null) {
-            Lane[] l = new Lane[pool.threads()];
-            for (int i = 0; i < l.length; i++) l[i] = new Lane(1);
-            split = l;
-        }
-        return split;
+    /** One single-worker lane per thread for split batches, made on first use. */
+    private void makeSplitLanes() {
+        if (split != null) return;
+        Lane[] l = new Lane[pool.threads()];
+        for (int i = 0; i < l.length; i++) l[i] = new Lane(1);
+        split = l;
     }
 
     private int tokensFor(int imageSize) {
